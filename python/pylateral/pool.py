@@ -1,0 +1,118 @@
+"""task_pool(), join() and task_group()."""
+import _lateral
+
+from . import config
+
+
+class TaskPool:
+    """The context manager returned by :func:`task_pool`.
+
+    Entering it opens the process's task pool; leaving it waits for every
+    task (nested ones included), raises the first task error if there was
+    one, and stops the worker threads.
+    """
+
+    def __init__(self, max_workers=None, timeout=None, block_when_saturated=False):
+        self._enabled = config.enabled()
+        self._max_workers = config.resolve_workers(max_workers)
+        self._timeout = config.resolve_timeout(timeout)
+        self._block = bool(block_when_saturated)
+        self._core = None
+
+    def __enter__(self):
+        current = _lateral.get_current_pool()
+        if current is not None and not current.forked:
+            raise _lateral.TaskPoolAlreadyAllocated(
+                "a task pool is already open in this process; use that one")
+        self._core = _lateral.Pool(self._max_workers, "pylateral", self._block,
+                                   not self._enabled)
+        _lateral.set_current_pool(self._core)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        core = self._core
+        failed = exc_type is not None
+        try:
+            if not failed and not core.forked:
+                core.join(self._timeout)
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            try:
+                core.close(cancel=failed)
+            finally:
+                if _lateral.get_current_pool() is core:
+                    _lateral.set_current_pool(None)
+        return False
+
+    def join(self, timeout=None):
+        """Wait for every queued and running task; raise the first error."""
+        self._require_open().join(self._timeout if timeout is None else timeout)
+
+    def return_values(self):
+        """The values returned by ``has_return_value=True`` tasks, in no
+        particular order."""
+        return list(self._require_core().results)
+
+    @property
+    def results(self):
+        """Same values as :meth:`return_values` (the live list)."""
+        return self._require_core().results
+
+    @property
+    def errors(self):
+        """Every exception raised by a task of this pool, first one first."""
+        return self._require_core().errors
+
+    @property
+    def max_workers(self):
+        return self._max_workers
+
+    @property
+    def enabled(self):
+        """False when ``PYLATERAL_ENABLED=false`` made every task run inline."""
+        return self._enabled
+
+    def _require_core(self):
+        if self._core is None:
+            raise RuntimeError("the task pool has not been entered")
+        return self._core
+
+    def _require_open(self):
+        core = self._require_core()
+        if core.closed:
+            raise RuntimeError("the task pool is closed")
+        return core
+
+
+def task_pool(max_workers=None, timeout=None, block_when_saturated=False):
+    """Open the process's task pool: ``with pylateral.task_pool() as pool:``.
+
+    ``max_workers``: threads, else ``$PYLATERAL_WORKERS``, else 5 x CPUs.
+    ``timeout``: seconds that exit (or :func:`join`) may wait; then the pool
+    is halted and :class:`PoolTimeoutError` raised.
+    ``block_when_saturated``: the opening thread blocks on a task call while
+    ``max_workers`` tasks are already waiting (workers never block).
+    """
+    return TaskPool(max_workers, timeout, block_when_saturated)
+
+
+def get_current_task_pool():
+    """The open pool's core (a ``_lateral.Pool``), or ``None``."""
+    return _lateral.get_current_pool()
+
+
+def join(timeout=None):
+    """Block until every task of the open pool is done; re-raise the first
+    task error.  Does nothing when no pool is open."""
+    core = _lateral.get_current_pool()
+    if core is not None and not core.inline:
+        core.join(timeout)
+
+
+def task_group():
+    """``with pylateral.task_group() as group:`` waits on exit for the tasks
+    started inside it (and the tasks they start) and gathers the return
+    values of ``has_return_value=True`` tasks in ``group.results``."""
+    return _lateral.TaskGroup()

@@ -1,0 +1,479 @@
+/* batch.c: many calls with ordered results and no per-item queue traffic.
+ *
+ * map() queues at most max_workers "tickets" for a batch.  A worker holding
+ * a ticket claims the next unclaimed index (under the GIL, so the claim is
+ * atomic), runs that call and stores its result in the batch's slot, until
+ * no index is left or the batch is cancelled.  Slow items spread over all
+ * workers; fast items run back to back without touching the queue.
+ * Contract: GIL held everywhere unless a function says "mu held".
+ */
+#include "lateral.h"
+
+/* fn(*argv, **kw, **extras); item keywords win over extras. */
+static PyObject *call_vec(PyObject *fn, PyObject *const *argv, Py_ssize_t n,
+                          PyObject *kw, PyObject *extras)
+{
+    if (extras == NULL || PyDict_GET_SIZE(extras) == 0)
+        return PyObject_VectorcallDict(fn, argv, (size_t)n, kw);
+    PyObject *merged = PyDict_Copy(extras);
+    if (merged == NULL)
+        return NULL;
+    if (kw != NULL && PyDict_Update(merged, kw) < 0) {
+        Py_DECREF(merged);
+        return NULL;
+    }
+    PyObject *res = PyObject_VectorcallDict(fn, argv, (size_t)n, merged);
+    Py_DECREF(merged);
+    return res;
+}
+
+static PyObject *call_tuple(PyObject *fn, PyObject *args, PyObject *kw, PyObject *extras)
+{
+    if (!PyTuple_Check(args)) {
+        PyErr_Format(PyExc_TypeError, "positional arguments must be a tuple, not %.100s",
+                     Py_TYPE(args)->tp_name);
+        return NULL;
+    }
+    if (kw == Py_None)
+        kw = NULL;
+    if (kw != NULL && !PyDict_Check(kw)) {
+        PyErr_Format(PyExc_TypeError, "keyword arguments must be a dict, not %.100s",
+                     Py_TYPE(kw)->tp_name);
+        return NULL;
+    }
+    return call_vec(fn, &PyTuple_GET_ITEM(args, 0), PyTuple_GET_SIZE(args), kw, extras);
+}
+
+/* An arg_type instance carries .args and .kwargs explicitly. */
+static PyObject *call_arg_object(PyObject *fn, PyObject *item, PyObject *extras)
+{
+    PyObject *args = PyObject_GetAttrString(item, "args");
+    PyObject *kw = args ? PyObject_GetAttrString(item, "kwargs") : NULL;
+    PyObject *res = kw ? call_tuple(fn, args, kw, extras) : NULL;
+    Py_XDECREF(args);
+    Py_XDECREF(kw);
+    return res;
+}
+
+/* Calls the batch's function on one item, following the unpacking rules:
+ * a tuple is the positional arguments (a trailing dict its keywords), a dict
+ * is keywords only, an arg_type instance is explicit, anything else is the
+ * single argument.  Without fn, the item is (callable, args, kwargs). */
+static PyObject *call_item(lat_batch *b, PyObject *item)
+{
+    if (b->fn == NULL) {
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3) {
+            PyErr_SetString(PyExc_TypeError, "call items must be (fn, args, kwargs)");
+            return NULL;
+        }
+        return call_tuple(PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1),
+                          PyTuple_GET_ITEM(item, 2), b->extras);
+    }
+    if (!b->unpack)
+        return call_vec(b->fn, &item, 1, NULL, b->extras);
+    if (PyTuple_CheckExact(item)) {
+        Py_ssize_t n = PyTuple_GET_SIZE(item);
+        PyObject *kw = NULL;
+        if (n > 0 && PyDict_Check(PyTuple_GET_ITEM(item, n - 1)))
+            kw = PyTuple_GET_ITEM(item, --n);
+        return call_vec(b->fn, &PyTuple_GET_ITEM(item, 0), n, kw, b->extras);
+    }
+    if (PyDict_Check(item))
+        return call_vec(b->fn, NULL, 0, item, b->extras);
+    if (b->arg_type != NULL && PyObject_TypeCheck(item, (PyTypeObject *)b->arg_type))
+        return call_arg_object(b->fn, item, b->extras);
+    return call_vec(b->fn, &item, 1, NULL, b->extras);
+}
+
+static void store_error(lat_batch *b, Py_ssize_t i)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        PyException_SetTraceback(value, tb);
+    PyObject *key = PyLong_FromSsize_t(i);
+    if (key == NULL || value == NULL || PyDict_SetItem(b->errors, key, value) < 0)
+        PyErr_WriteUnraisable((PyObject *)b);
+    Py_XDECREF(key);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    if (b->stop_on_error)
+        b->cancelled = 1;
+}
+
+/* Runs items of the batch until none is left or it is cancelled. */
+void lat_batch_run_ticket(lat_batch *b)
+{
+    while (!b->cancelled && b->next < b->n) {
+        Py_ssize_t i = b->next++;
+        PyObject *res = call_item(b, PyList_GET_ITEM(b->items, i));
+        if (res != NULL)
+            PyList_SetItem(b->results, i, res);
+        else
+            store_error(b, i);
+        b->finished++;
+    }
+}
+
+/* Contract: mu held. */
+void lat_batch_ticket_done(lat_batch *b)
+{
+    if (--b->tickets > 0)
+        return;
+    if (b->next < b->n)
+        b->cancelled = 1;
+    b->done = 1;
+    lat_wake(b->pool, b);
+    lat_wake(b->pool, LAT_WAIT_HELP);
+}
+
+static lat_batch *batch_create(lat_pool *pool, PyObject *fn, PyObject *items,
+                               PyObject *extras, PyObject *arg_type, int unpack,
+                               int stop_on_error)
+{
+    lat_batch *b = PyObject_GC_New(lat_batch, &LatBatch_Type);
+    if (b == NULL)
+        return NULL;
+    b->fn = Py_XNewRef(fn);
+    b->items = PySequence_List(items);
+    b->extras = extras ? PyDict_Copy(extras) : NULL;
+    b->arg_type = Py_XNewRef(arg_type);
+    b->pool = (lat_pool *)Py_NewRef(pool);
+    b->errors = PyDict_New();
+    b->results = NULL;
+    b->n = b->next = b->tickets = b->finished = 0;
+    b->unpack = unpack;
+    b->stop_on_error = stop_on_error;
+    b->cancelled = b->done = 0;
+    PyObject_GC_Track(b);
+    if (b->items == NULL || b->errors == NULL || (extras && b->extras == NULL)) {
+        Py_DECREF(b);
+        return NULL;
+    }
+    b->n = PyList_GET_SIZE(b->items);
+    b->results = PyList_New(b->n);
+    if (b->results == NULL) {
+        Py_DECREF(b);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < b->n; i++)
+        PyList_SET_ITEM(b->results, i, Py_NewRef(Py_None));
+    return b;
+}
+
+/* Queues the tickets.  Returns 0, or -1 with an exception set (the tickets
+ * already queued still run; the rest are written off). */
+static int batch_start(lat_batch *b, Py_ssize_t tickets)
+{
+    lat_pool *pool = b->pool;
+    if (b->n == 0) {
+        b->done = 1;
+        return 0;
+    }
+    if (pool->inline_mode) {
+        lat_batch_run_ticket(b);
+        b->done = 1;
+        return 0;
+    }
+    if (tickets <= 0 || tickets > pool->max_workers)
+        tickets = pool->max_workers;
+    if (tickets > b->n)
+        tickets = b->n;
+    b->tickets = tickets;
+    for (Py_ssize_t k = 0; k < tickets; k++) {
+        lat_item it = {NULL, NULL, NULL, Py_NewRef(b), ITEM_TICKET, 0};
+        if (lat_pool_enqueue(pool, &it) < 0) {
+            pthread_mutex_lock(&pool->mu);
+            b->tickets -= tickets - k - 1;
+            lat_batch_ticket_done(b);
+            pthread_mutex_unlock(&pool->mu);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+PyObject *lat_pool_map(lat_pool *pool, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"fn", "items", "unpack", "extras", "arg_type",
+                             "stop_on_error", "tickets", NULL};
+    PyObject *fn, *items, *extras = Py_None, *arg_type = Py_None;
+    int unpack = 1, stop_on_error = 1;
+    Py_ssize_t tickets = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$pOOpn:map", kwlist, &fn, &items,
+                                     &unpack, &extras, &arg_type, &stop_on_error,
+                                     &tickets))
+        return NULL;
+    if (fn != Py_None && !PyCallable_Check(fn)) {
+        PyErr_Format(PyExc_TypeError, "fn must be callable, not %.100s",
+                     Py_TYPE(fn)->tp_name);
+        return NULL;
+    }
+    if (extras != Py_None && !PyDict_Check(extras)) {
+        PyErr_Format(PyExc_TypeError, "extras must be a dict, not %.100s",
+                     Py_TYPE(extras)->tp_name);
+        return NULL;
+    }
+    if (arg_type != Py_None && !PyType_Check(arg_type)) {
+        PyErr_SetString(PyExc_TypeError, "arg_type must be a class");
+        return NULL;
+    }
+    if (lat_pool_check_usable(pool) < 0)
+        return NULL;
+    lat_batch *b = batch_create(pool, fn == Py_None ? NULL : fn, items,
+                                extras == Py_None ? NULL : extras,
+                                arg_type == Py_None ? NULL : arg_type, unpack,
+                                stop_on_error);
+    if (b == NULL)
+        return NULL;
+    if (batch_start(b, tickets) < 0) {
+        Py_DECREF(b);
+        return NULL;
+    }
+    return (PyObject *)b;
+}
+
+PyObject *lat_pool_call(lat_pool *pool, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"fn", "args", "kwargs", NULL};
+    PyObject *fn, *fargs = NULL, *fkw = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O!O:call", kwlist, &fn,
+                                     &PyTuple_Type, &fargs, &fkw))
+        return NULL;
+    if (!PyCallable_Check(fn)) {
+        PyErr_Format(PyExc_TypeError, "fn must be callable, not %.100s",
+                     Py_TYPE(fn)->tp_name);
+        return NULL;
+    }
+    if (fkw != Py_None && !PyDict_Check(fkw)) {
+        PyErr_SetString(PyExc_TypeError, "kwargs must be a dict or None");
+        return NULL;
+    }
+    if (lat_pool_check_usable(pool) < 0)
+        return NULL;
+    PyObject *empty = fargs ? NULL : PyTuple_New(0);
+    PyObject *spec = Py_BuildValue("((OOO))", fn, fargs ? fargs : empty, fkw);
+    Py_XDECREF(empty);
+    if (spec == NULL)
+        return NULL;
+    lat_batch *b = batch_create(pool, NULL, spec, NULL, NULL, 0, 1);
+    Py_DECREF(spec);
+    if (b == NULL)
+        return NULL;
+    if (batch_start(b, 1) < 0) {
+        Py_DECREF(b);
+        return NULL;
+    }
+    return (PyObject *)b;
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+static int pred_done(lat_pool *pool, void *arg)
+{
+    (void)pool;
+    return ((lat_batch *)arg)->done;
+}
+
+static int pred_done_or_work(lat_pool *pool, void *arg)
+{
+    return ((lat_batch *)arg)->done || pool->q.len > 0;
+}
+
+/* Returns 1 when done, 0 on timeout, -1 with an exception set.  A worker of
+ * the batch's own pool runs items itself while it waits (nested maps on one
+ * pool cannot deadlock). */
+static int batch_wait_done(lat_batch *b, double timeout)
+{
+    lat_pool *pool = b->pool;
+    lat_worker *w = lat_tls_worker;
+    int helper = w != NULL && w->pool == pool;
+    double deadline = timeout >= 0 ? lat_now() + timeout : -1;
+    if (helper)
+        lat_batch_run_ticket(b);
+    for (;;) {
+        if (helper && lat_pool_help_one(pool, w))
+            continue;
+        double left = deadline < 0 ? -1 : deadline - lat_now();
+        if (deadline >= 0 && left < 0)
+            left = 0;
+        int r = helper ? lat_wait(pool, LAT_WAIT_HELP, pred_done_or_work, b, left)
+                       : lat_wait(pool, b, pred_done, b, left);
+        if (r <= 0 || b->done)
+            return r;
+    }
+}
+
+static int parse_timeout_arg(PyObject *args, PyObject *kw, const char *fmt, double *out)
+{
+    static char *kwlist[] = {"timeout", NULL};
+    PyObject *tobj = Py_None;
+    *out = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &tobj))
+        return -1;
+    if (tobj == Py_None)
+        return 0;
+    *out = PyFloat_AsDouble(tobj);
+    if (*out == -1 && PyErr_Occurred())
+        return -1;
+    if (!(*out >= 0)) {
+        PyErr_Format(PyExc_ValueError, "timeout must be a non-negative number, got %R", tobj);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *batch_wait(lat_batch *b, PyObject *args, PyObject *kw)
+{
+    double timeout;
+    if (parse_timeout_arg(args, kw, "|O:wait", &timeout) < 0)
+        return NULL;
+    int r = b->done ? 1 : batch_wait_done(b, timeout);
+    if (r < 0)
+        return NULL;
+    return PyBool_FromLong(r);
+}
+
+/* The exception of the lowest failed index, or NULL (borrowed). */
+static PyObject *first_error(lat_batch *b, Py_ssize_t *index)
+{
+    PyObject *key, *value, *best = NULL;
+    Py_ssize_t pos = 0, best_i = -1;
+    while (PyDict_Next(b->errors, &pos, &key, &value)) {
+        Py_ssize_t i = PyLong_AsSsize_t(key);
+        if (best == NULL || i < best_i) {
+            best = value;
+            best_i = i;
+        }
+    }
+    *index = best_i;
+    return best;
+}
+
+static PyObject *batch_result(lat_batch *b, PyObject *args, PyObject *kw)
+{
+    double timeout;
+    if (parse_timeout_arg(args, kw, "|O:result", &timeout) < 0)
+        return NULL;
+    int r = b->done ? 1 : batch_wait_done(b, timeout);
+    if (r < 0)
+        return NULL;
+    if (r == 0) {
+        PyErr_Format(PyExc_TimeoutError, "the calls did not finish within %g seconds",
+                     timeout);
+        return NULL;
+    }
+    Py_ssize_t i;
+    PyObject *exc = first_error(b, &i);
+    if (exc != NULL) {
+        PyErr_Restore(Py_NewRef(Py_TYPE(exc)), Py_NewRef(exc), PyException_GetTraceback(exc));
+        return NULL;
+    }
+    return Py_NewRef(b->results);
+}
+
+static PyObject *batch_cancel(lat_batch *b, PyObject *unused)
+{
+    (void)unused;
+    Py_ssize_t unstarted = b->n - b->next;
+    if (unstarted < 0 || b->done)
+        unstarted = 0;
+    b->cancelled = 1;
+    return PyLong_FromSsize_t(unstarted);
+}
+
+static PyObject *batch_first_error_index(lat_batch *b, PyObject *unused)
+{
+    (void)unused;
+    Py_ssize_t i;
+    if (first_error(b, &i) == NULL)
+        Py_RETURN_NONE;
+    return PyLong_FromSsize_t(i);
+}
+
+static void batch_dealloc(lat_batch *b)
+{
+    PyObject_GC_UnTrack(b);
+    Py_CLEAR(b->fn);
+    Py_CLEAR(b->items);
+    Py_CLEAR(b->results);
+    Py_CLEAR(b->errors);
+    Py_CLEAR(b->extras);
+    Py_CLEAR(b->arg_type);
+    Py_CLEAR(b->pool);
+    PyObject_GC_Del(b);
+}
+
+static int batch_traverse(lat_batch *b, visitproc visit, void *arg)
+{
+    Py_VISIT(b->fn);
+    Py_VISIT(b->items);
+    Py_VISIT(b->results);
+    Py_VISIT(b->errors);
+    Py_VISIT(b->extras);
+    Py_VISIT(b->arg_type);
+    Py_VISIT(b->pool);
+    return 0;
+}
+
+static int batch_clear(lat_batch *b)
+{
+    Py_CLEAR(b->fn);
+    Py_CLEAR(b->results);
+    Py_CLEAR(b->errors);
+    Py_CLEAR(b->extras);
+    Py_CLEAR(b->arg_type);
+    return 0;
+}
+
+static PyObject *batch_get_results(lat_batch *b, void *c) { (void)c; return Py_NewRef(b->results ? b->results : Py_None); }
+static PyObject *batch_get_errors(lat_batch *b, void *c) { (void)c; return Py_NewRef(b->errors ? b->errors : Py_None); }
+static PyObject *batch_get_items(lat_batch *b, void *c) { (void)c; return Py_NewRef(b->items ? b->items : Py_None); }
+static PyObject *batch_get_done(lat_batch *b, void *c) { (void)c; return PyBool_FromLong(b->done); }
+static PyObject *batch_get_cancelled(lat_batch *b, void *c) { (void)c; return PyBool_FromLong(b->cancelled); }
+static PyObject *batch_get_started(lat_batch *b, void *c) { (void)c; return PyLong_FromSsize_t(b->next); }
+static PyObject *batch_get_finished(lat_batch *b, void *c) { (void)c; return PyLong_FromSsize_t(b->finished); }
+
+static Py_ssize_t batch_len(lat_batch *b) { return b->n; }
+
+static PyGetSetDef batch_getset[] = {
+    {"results", (getter)batch_get_results, NULL, "One slot per item: its return value, or None.", NULL},
+    {"errors", (getter)batch_get_errors, NULL, "Dict of item index -> exception.", NULL},
+    {"items", (getter)batch_get_items, NULL, "The items, as a list.", NULL},
+    {"done", (getter)batch_get_done, NULL, "True when no call is running or left.", NULL},
+    {"cancelled", (getter)batch_get_cancelled, NULL, "True if unstarted items were skipped.", NULL},
+    {"started", (getter)batch_get_started, NULL, "Items claimed by a worker.", NULL},
+    {"finished", (getter)batch_get_finished, NULL, "Items whose call returned or raised.", NULL},
+    {NULL}
+};
+
+static PyMethodDef batch_methods[] = {
+    {"wait", (PyCFunction)(void (*)(void))batch_wait, METH_VARARGS | METH_KEYWORDS,
+     "wait(timeout=None)\n--\n\nBlock until done; False if the timeout ran out."},
+    {"result", (PyCFunction)(void (*)(void))batch_result, METH_VARARGS | METH_KEYWORDS,
+     "result(timeout=None)\n--\n\nThe results list, or raise the error of the lowest "
+     "failed index (TimeoutError if not done in time)."},
+    {"cancel", (PyCFunction)batch_cancel, METH_NOARGS,
+     "cancel()\n--\n\nSkip the items not started; return how many."},
+    {"first_error_index", (PyCFunction)batch_first_error_index, METH_NOARGS,
+     "first_error_index()\n--\n\nLowest failed index, or None."},
+    {NULL}
+};
+
+static PySequenceMethods batch_as_sequence = {.sq_length = (lenfunc)batch_len};
+
+PyTypeObject LatBatch_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_lateral.Batch",
+    .tp_basicsize = sizeof(lat_batch),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Calls started by Pool.map() or Pool.call(), with ordered result slots.",
+    .tp_dealloc = (destructor)batch_dealloc,
+    .tp_traverse = (traverseproc)batch_traverse,
+    .tp_clear = (inquiry)batch_clear,
+    .tp_methods = batch_methods,
+    .tp_getset = batch_getset,
+    .tp_as_sequence = &batch_as_sequence,
+};

@@ -1,0 +1,167 @@
+/* lateral.h: shared declarations of the _lateral core.
+ *
+ * Locking contract, for every function in this extension:
+ *   - pool->mu protects the queue, the counters, the waiter list and the
+ *     worker slots.  It is held only for short, non-blocking sections and
+ *     never while calling into Python or waiting for the GIL.
+ *   - Python objects are touched only with the GIL held.
+ *   - Lock order is GIL -> mu.  A thread holding mu never asks for the GIL.
+ */
+#ifndef LATERAL_H
+#define LATERAL_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if PY_VERSION_HEX < 0x030A0000
+static inline PyObject *lat_new_ref(PyObject *o) { Py_INCREF(o); return o; }
+static inline PyObject *lat_xnew_ref(PyObject *o) { Py_XINCREF(o); return o; }
+#define Py_NewRef(o) lat_new_ref((PyObject *)(o))
+#define Py_XNewRef(o) lat_xnew_ref((PyObject *)(o))
+#endif
+
+/* Kinds of queue items. */
+enum { ITEM_TASK = 1, ITEM_TICKET = 2 };
+/* Flags of a task item. */
+enum { TASK_HAS_RETURN = 1 };
+
+/* One queued unit of work: 40 bytes, no Python allocation of its own. */
+typedef struct {
+    PyObject *fn;      /* TASK: the callable; TICKET: NULL */
+    PyObject *args;    /* TASK: tuple; TICKET: NULL */
+    PyObject *kwargs;  /* TASK: dict or NULL */
+    PyObject *owner;   /* TASK: TaskGroup or NULL; TICKET: Batch */
+    uint32_t kind;
+    uint32_t flags;
+} lat_item;
+
+typedef struct {
+    lat_item *buf;
+    size_t cap, head, len;
+} lat_queue;
+
+/* A thread blocked in a wait; it sleeps on its own lock so that a signal
+ * interrupts the wait (PyThread_acquire_lock_timed with intr_flag). */
+typedef struct lat_waiter {
+    struct lat_waiter *next, *prev;
+    PyThread_type_lock lock;
+    const void *target;
+    int linked;
+} lat_waiter;
+
+/* Waiter targets that are not objects. */
+extern const char LAT_WAIT_IDLE[], LAT_WAIT_ROOM[], LAT_WAIT_EXIT[], LAT_WAIT_HELP[];
+
+struct lat_pool;
+
+typedef struct {
+    struct lat_pool *pool;
+    pthread_t thread;
+    unsigned long ident;
+    int index;          /* 1-based, used in the thread name */
+    int started;        /* pthread_create succeeded; needs a join */
+    int busy;           /* running an item (GIL held to change) */
+    int interrupt_sent; /* an async TaskCancelled may be pending */
+} lat_worker;
+
+typedef struct lat_pool {
+    PyObject_HEAD
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv;
+    lat_queue q;
+    lat_waiter *waiters;
+    lat_worker *workers;
+    Py_ssize_t max_workers;
+    Py_ssize_t nthreads;      /* slots handed out (starting or alive) */
+    Py_ssize_t alive;         /* threads that have not yet exited */
+    Py_ssize_t idle;          /* threads sleeping on work_cv */
+    Py_ssize_t wakes_pending; /* signals sent, not yet consumed */
+    Py_ssize_t pending;       /* TASK items queued or running */
+    Py_ssize_t room_waiters;  /* threads blocked by block_when_saturated */
+    uint64_t generation;      /* bumped whenever the queue is dropped */
+    int closing, halted, inline_mode, forked, block_when_saturated;
+    unsigned long owner_ident;
+    long owner_pid;
+    PyObject *name_prefix;    /* str */
+    PyObject *results;        /* list of collected return values */
+    PyObject *errors;         /* list of every task exception */
+    PyObject *first_error;    /* undelivered first exception, or NULL */
+    PyObject *weakreflist;
+    struct lat_pool *live_next, *live_prev;
+} lat_pool;
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t pending;       /* under the pool's mu */
+    PyObject *results;        /* list */
+    lat_pool *pool;           /* borrowed; set while tasks are out */
+    PyObject *saved_group;    /* group this one replaced on __enter__ */
+    int entered;
+} lat_group;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *fn;             /* NULL: items are (fn, args, kwargs) */
+    PyObject *items;          /* list */
+    PyObject *results;        /* list, one slot per item */
+    PyObject *errors;         /* dict index -> exception */
+    PyObject *extras;         /* dict or NULL */
+    PyObject *arg_type;       /* class whose instances carry args/kwargs */
+    lat_pool *pool;           /* strong */
+    Py_ssize_t n, next;       /* next index to claim (GIL) */
+    Py_ssize_t tickets;       /* tickets not finished (mu) */
+    Py_ssize_t finished;      /* items that ran to an end (GIL) */
+    int unpack, stop_on_error, cancelled, done;
+} lat_batch;
+
+/* module.c */
+extern PyObject *LatErr_Base, *LatErr_UnexpectedReturn, *LatErr_PoolAllocated,
+    *LatErr_PoolTimeout, *LatErr_Cancelled, *LatErr_Forked;
+extern PyTypeObject LatPool_Type, LatTask_Type, LatGroup_Type, LatBatch_Type;
+extern lat_pool *lat_current_pool;          /* GIL */
+extern _Thread_local lat_worker *lat_tls_worker;
+extern _Thread_local PyObject *lat_tls_group; /* borrowed */
+
+/* queue.c */
+int lat_queue_push(lat_queue *q, const lat_item *it);
+int lat_queue_pop(lat_queue *q, lat_item *out);
+int lat_queue_pop_tail(lat_queue *q, lat_item *out);
+void lat_queue_take_all(lat_queue *q, lat_queue *into);
+void lat_queue_free(lat_queue *q);
+
+/* wait.c */
+void lat_wake(lat_pool *pool, const void *target);  /* mu held; NULL: all */
+typedef int (*lat_pred)(lat_pool *pool, void *arg); /* mu held */
+int lat_wait(lat_pool *pool, const void *target, lat_pred done, void *arg,
+             double timeout);                        /* GIL held */
+double lat_now(void);
+
+/* pool.c */
+int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,
+                    PyObject *kwargs, uint32_t flags, PyObject *group);
+int lat_pool_enqueue(lat_pool *pool, lat_item *it);
+int lat_pool_check_usable(lat_pool *pool);
+int lat_pool_deliver_error(lat_pool *pool);
+void lat_pool_record_error(lat_pool *pool, lat_worker *w);
+void lat_account_done(lat_pool *pool, const lat_item *it); /* mu held */
+void lat_item_clear(lat_item *it);                         /* GIL held */
+int lat_pool_help_one(lat_pool *pool, lat_worker *w);      /* GIL held */
+void lat_before_fork(void);
+void lat_after_fork_parent(void);
+void lat_after_fork_child(void);
+int lat_shutdown_all(void);
+
+/* task.c */
+int lat_collect_result(lat_pool *pool, PyObject *group, PyObject *value);
+void lat_run_task(lat_pool *pool, lat_item *it);
+PyObject *lat_group_wait(lat_group *g, double timeout);
+
+/* batch.c */
+void lat_batch_run_ticket(lat_batch *b);
+void lat_batch_ticket_done(lat_batch *b);  /* mu held */
+
+#endif

@@ -1,0 +1,205 @@
+/* module.c: the _lateral module: exceptions, types, the current pool, and the
+ * process-wide hooks (fork and interpreter exit).
+ * Contract: every function here runs with the GIL held.
+ */
+#include "lateral.h"
+
+PyObject *LatErr_Base, *LatErr_UnexpectedReturn, *LatErr_PoolAllocated,
+    *LatErr_PoolTimeout, *LatErr_Cancelled, *LatErr_Forked;
+
+static PyObject *set_current_pool(PyObject *mod, PyObject *arg)
+{
+    (void)mod;
+    if (arg != Py_None && !PyObject_TypeCheck(arg, &LatPool_Type)) {
+        PyErr_Format(PyExc_TypeError, "expected a Pool or None, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    lat_pool *old = lat_current_pool;
+    lat_current_pool = arg == Py_None ? NULL : (lat_pool *)Py_NewRef(arg);
+    Py_XDECREF(old);
+    Py_RETURN_NONE;
+}
+
+static PyObject *get_current_pool(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    return Py_NewRef(lat_current_pool ? (PyObject *)lat_current_pool : Py_None);
+}
+
+static PyObject *current_group(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    return Py_NewRef(lat_tls_group ? lat_tls_group : Py_None);
+}
+
+static PyObject *in_worker(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    return PyBool_FromLong(lat_tls_worker != NULL);
+}
+
+static PyObject *before_fork(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    lat_before_fork();
+    Py_RETURN_NONE;
+}
+
+static PyObject *after_fork_parent(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    lat_after_fork_parent();
+    Py_RETURN_NONE;
+}
+
+static PyObject *after_fork_child(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    lat_after_fork_child();
+    Py_RETURN_NONE;
+}
+
+static PyObject *shutdown_all(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    if (lat_shutdown_all() < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"set_current_pool", set_current_pool, METH_O,
+     "set_current_pool(pool)\n--\n\nMake pool (or None) the one @task calls go to."},
+    {"get_current_pool", get_current_pool, METH_NOARGS,
+     "get_current_pool()\n--\n\nThe pool @task calls go to, or None."},
+    {"current_group", current_group, METH_NOARGS,
+     "current_group()\n--\n\nThe task group of this thread, or None."},
+    {"in_worker", in_worker, METH_NOARGS,
+     "in_worker()\n--\n\nTrue in a worker thread of any pool."},
+    {"_before_fork", before_fork, METH_NOARGS, NULL},
+    {"_after_fork_parent", after_fork_parent, METH_NOARGS, NULL},
+    {"_after_fork_child", after_fork_child, METH_NOARGS, NULL},
+    {"shutdown_all", shutdown_all, METH_NOARGS,
+     "shutdown_all()\n--\n\nCancel and close every open pool (run at exit)."},
+    {NULL}
+};
+
+static struct PyModuleDef lateral_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_lateral",
+    .m_doc = "Native worker pool shared by pylateral, parallel and strand.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+static PyObject *new_exception(PyObject *mod, const char *name, PyObject *bases,
+                               const char *doc)
+{
+    char qual[128];
+    PyOS_snprintf(qual, sizeof qual, "_lateral.%s", name);
+    PyObject *exc = PyErr_NewExceptionWithDoc(qual, doc, bases, NULL);
+    if (exc == NULL || PyModule_AddObject(mod, name, Py_NewRef(exc)) < 0) {
+        Py_XDECREF(exc);
+        return NULL;
+    }
+    return exc;
+}
+
+static int add_exceptions(PyObject *mod)
+{
+    LatErr_Base = new_exception(mod, "LateralError", PyExc_Exception,
+                                "Base class of the errors raised by lateral.");
+    if (LatErr_Base == NULL)
+        return -1;
+    LatErr_UnexpectedReturn = new_exception(
+        mod, "UnexpectedReturnValueError", LatErr_Base,
+        "A task returned a value without has_return_value=True.");
+    LatErr_PoolAllocated = new_exception(
+        mod, "TaskPoolAlreadyAllocated", LatErr_Base,
+        "A task pool is already open in this process.");
+    PyObject *bases = PyTuple_Pack(2, LatErr_Base, PyExc_TimeoutError);
+    LatErr_PoolTimeout = bases ? new_exception(mod, "PoolTimeoutError", bases,
+                                               "The task pool's timeout ran out.") : NULL;
+    Py_XDECREF(bases);
+    LatErr_Cancelled = new_exception(
+        mod, "TaskCancelled", PyExc_BaseException,
+        "Raised inside a running task to stop it after another task failed.");
+    LatErr_Forked = new_exception(
+        mod, "PoolForkedError", LatErr_Base,
+        "A pool opened in a parent process was used in a forked child.");
+    if (!LatErr_UnexpectedReturn || !LatErr_PoolAllocated || !LatErr_PoolTimeout ||
+        !LatErr_Cancelled || !LatErr_Forked)
+        return -1;
+    return 0;
+}
+
+static int add_type(PyObject *mod, PyTypeObject *type, const char *name)
+{
+    if (PyType_Ready(type) < 0)
+        return -1;
+    Py_INCREF(type);
+    if (PyModule_AddObject(mod, name, (PyObject *)type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
+}
+
+/* os.register_at_fork(...) and atexit.register(shutdown_all). */
+static int register_hooks(PyObject *mod)
+{
+    PyObject *os = PyImport_ImportModule("os");
+    PyObject *atexit = os ? PyImport_ImportModule("atexit") : NULL;
+    PyObject *before = atexit ? PyObject_GetAttrString(mod, "_before_fork") : NULL;
+    PyObject *parent = before ? PyObject_GetAttrString(mod, "_after_fork_parent") : NULL;
+    PyObject *child = parent ? PyObject_GetAttrString(mod, "_after_fork_child") : NULL;
+    PyObject *shut = child ? PyObject_GetAttrString(mod, "shutdown_all") : NULL;
+    int rc = -1;
+    if (shut != NULL) {
+        PyObject *reg = PyObject_GetAttrString(os, "register_at_fork");
+        PyObject *kw = reg ? Py_BuildValue("{sOsOsO}", "before", before,
+                                           "after_in_parent", parent,
+                                           "after_in_child", child) : NULL;
+        PyObject *empty = kw ? PyTuple_New(0) : NULL;
+        PyObject *r1 = empty ? PyObject_Call(reg, empty, kw) : NULL;
+        PyObject *r2 = r1 ? PyObject_CallMethod(atexit, "register", "O", shut) : NULL;
+        rc = r2 ? 0 : -1;
+        Py_XDECREF(r2);
+        Py_XDECREF(r1);
+        Py_XDECREF(empty);
+        Py_XDECREF(kw);
+        Py_XDECREF(reg);
+    }
+    Py_XDECREF(shut);
+    Py_XDECREF(child);
+    Py_XDECREF(parent);
+    Py_XDECREF(before);
+    Py_XDECREF(atexit);
+    Py_XDECREF(os);
+    return rc;
+}
+
+PyMODINIT_FUNC PyInit__lateral(void)
+{
+    PyObject *mod = PyModule_Create(&lateral_module);
+    if (mod == NULL)
+        return NULL;
+    if (add_exceptions(mod) < 0 ||
+        add_type(mod, &LatPool_Type, "Pool") < 0 ||
+        add_type(mod, &LatTask_Type, "Task") < 0 ||
+        add_type(mod, &LatGroup_Type, "TaskGroup") < 0 ||
+        add_type(mod, &LatBatch_Type, "Batch") < 0 ||
+        register_hooks(mod) < 0) {
+        Py_DECREF(mod);
+        return NULL;
+    }
+    return mod;
+}

@@ -1,0 +1,892 @@
+/* pool.c: the worker pool: threads, submission, errors, join, close, fork.
+ *
+ * Workers are pthreads with a Python thread state of their own
+ * (PyGILState_Ensure, so C code in a task that calls PyGILState_Ensure finds
+ * it).  A worker keeps the GIL while it drains ready items; the eval loop's
+ * switch interval still hands the GIL over as usual.  It releases the GIL
+ * only to sleep on work_cv when the queue is empty.
+ *
+ * Locking contract: see lateral.h.  Functions say "mu held" when they must be
+ * called with the pool mutex held; otherwise they take it themselves.
+ */
+#include "lateral.h"
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+lat_pool *lat_current_pool = NULL;
+_Thread_local lat_worker *lat_tls_worker = NULL;
+_Thread_local PyObject *lat_tls_group = NULL;
+
+static lat_pool *live_pools = NULL; /* GIL */
+
+/* ---- items ------------------------------------------------------------ */
+
+/* Contract: GIL held. */
+void lat_item_clear(lat_item *it)
+{
+    Py_CLEAR(it->fn);
+    Py_CLEAR(it->args);
+    Py_CLEAR(it->kwargs);
+    Py_CLEAR(it->owner);
+}
+
+/* Bookkeeping for an item that ran or was dropped.  Contract: mu held. */
+void lat_account_done(lat_pool *pool, const lat_item *it)
+{
+    if (it->kind == ITEM_TICKET) {
+        lat_batch_ticket_done((lat_batch *)it->owner);
+        return;
+    }
+    if (--pool->pending == 0)
+        lat_wake(pool, LAT_WAIT_IDLE);
+    if (it->owner) {
+        lat_group *g = (lat_group *)it->owner;
+        if (--g->pending == 0) {
+            lat_wake(pool, g);
+            lat_wake(pool, LAT_WAIT_HELP);
+        }
+    }
+}
+
+/* Empties the queue into `dropped` and accounts for every item.
+ * Contract: mu held.  The caller clears the items with the GIL. */
+static void drop_queue(lat_pool *pool, lat_queue *dropped)
+{
+    lat_item it;
+    lat_queue_take_all(&pool->q, dropped);
+    pool->generation++;
+    for (size_t i = 0; i < dropped->len; i++) {
+        it = dropped->buf[(dropped->head + i) % dropped->cap];
+        lat_account_done(pool, &it);
+    }
+}
+
+/* Contract: GIL held, mu not held. */
+static void clear_dropped(lat_queue *dropped)
+{
+    lat_item it;
+    while (lat_queue_pop(dropped, &it))
+        lat_item_clear(&it);
+    lat_queue_free(dropped);
+}
+
+/* Drops queued items and raises TaskCancelled, asynchronously, in every
+ * other worker that is running one.  Contract: GIL held, mu not held. */
+static void halt_work(lat_pool *pool)
+{
+    lat_queue dropped;
+    pthread_mutex_lock(&pool->mu);
+    drop_queue(pool, &dropped);
+    lat_wake(pool, NULL);
+    pthread_mutex_unlock(&pool->mu);
+    for (Py_ssize_t i = 0; i < pool->nthreads; i++) {
+        lat_worker *w = &pool->workers[i];
+        if (w->busy && w != lat_tls_worker && !w->interrupt_sent) {
+            w->interrupt_sent = 1;
+            PyThreadState_SetAsyncExc(w->ident, LatErr_Cancelled);
+        }
+    }
+    clear_dropped(&dropped);
+}
+
+/* ---- errors ----------------------------------------------------------- */
+
+/* Takes the current exception as one normalized object whose
+ * __traceback__ is the worker's traceback.  Contract: GIL held. */
+static PyObject *fetch_exception(void)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+}
+
+/* Records the exception set by a task; the first one halts the pool.
+ * Contract: GIL held, an exception set. */
+void lat_pool_record_error(lat_pool *pool, lat_worker *w)
+{
+    (void)w;
+    PyObject *exc = fetch_exception();
+    if (exc == NULL)
+        return;
+    if (PyObject_TypeCheck(exc, (PyTypeObject *)LatErr_Cancelled)) {
+        Py_DECREF(exc);
+        return;
+    }
+    if (PyList_Append(pool->errors, exc) < 0)
+        PyErr_WriteUnraisable((PyObject *)pool);
+    if (pool->first_error == NULL) {
+        pool->first_error = exc; /* takes our reference */
+        halt_work(pool);
+    } else {
+        Py_DECREF(exc);
+    }
+}
+
+/* Raises the undelivered first error in this thread and re-arms the pool.
+ * Returns -1 with the exception set.  Contract: GIL held. */
+int lat_pool_deliver_error(lat_pool *pool)
+{
+    PyObject *exc = pool->first_error;
+    pool->first_error = NULL;
+    PyObject *tb = PyException_GetTraceback(exc);
+    PyErr_Restore((PyObject *)Py_NewRef(Py_TYPE(exc)), exc, tb);
+    return -1;
+}
+
+/* ---- threads ---------------------------------------------------------- */
+
+/* Names the thread for the OS and for the threading module. */
+static void worker_set_names(lat_pool *pool, lat_worker *w)
+{
+    PyObject *name = PyUnicode_FromFormat("%U-%d", pool->name_prefix, w->index);
+    if (name == NULL) {
+        PyErr_WriteUnraisable((PyObject *)pool);
+        return;
+    }
+    const char *s = PyUnicode_AsUTF8(name);
+    if (s != NULL) {
+        char os_name[16];
+        strncpy(os_name, s, sizeof os_name - 1);
+        os_name[sizeof os_name - 1] = '\0';
+        pthread_setname_np(pthread_self(), os_name);
+    }
+    PyObject *threading = PyImport_ImportModule("threading");
+    PyObject *thread = threading ?
+        PyObject_CallMethod(threading, "current_thread", NULL) : NULL;
+    if (thread == NULL || PyObject_SetAttrString(thread, "name", name) < 0)
+        PyErr_WriteUnraisable((PyObject *)pool);
+    Py_XDECREF(thread);
+    Py_XDECREF(threading);
+    Py_DECREF(name);
+}
+
+/* Removes the threading module's record of this thread (a _DummyThread
+ * made by current_thread()), so threading.enumerate() forgets it. */
+static void worker_forget_thread(void)
+{
+    PyObject *threading = PyImport_ImportModule("threading");
+    PyObject *active = threading ?
+        PyObject_GetAttrString(threading, "_active") : NULL;
+    PyObject *key = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    if (active && key && PyDict_Check(active)) {
+        if (PyDict_DelItem(active, key) < 0)
+            PyErr_Clear();
+    }
+    PyErr_Clear();
+    Py_XDECREF(key);
+    Py_XDECREF(active);
+    Py_XDECREF(threading);
+}
+
+/* Wakes the saturation waiters when the queue has room.  Contract: mu held. */
+static void note_pop(lat_pool *pool)
+{
+    if (pool->room_waiters && (Py_ssize_t)pool->q.len < pool->max_workers)
+        lat_wake(pool, LAT_WAIT_ROOM);
+}
+
+/* Sleeps until an item or closing; returns 1 with *it filled, 0 to exit.
+ * Contract: GIL held on entry, released while sleeping, held on return. */
+static int worker_sleep_take(lat_pool *pool, lat_item *it)
+{
+    PyThreadState *ts = PyEval_SaveThread();
+    pthread_mutex_lock(&pool->mu);
+    pool->idle++;
+    while (pool->q.len == 0 && !pool->closing)
+        pthread_cond_wait(&pool->work_cv, &pool->mu);
+    pool->idle--;
+    if (pool->wakes_pending > 0)
+        pool->wakes_pending--;
+    int got = lat_queue_pop(&pool->q, it);
+    if (got)
+        note_pop(pool);
+    uint64_t gen = pool->generation;
+    pthread_mutex_unlock(&pool->mu);
+    PyEval_RestoreThread(ts);
+    if (got && gen != pool->generation) {
+        /* The queue was dropped while this thread waited for the GIL. */
+        pthread_mutex_lock(&pool->mu);
+        lat_account_done(pool, it);
+        pthread_mutex_unlock(&pool->mu);
+        lat_item_clear(it);
+        return -1;
+    }
+    return got;
+}
+
+/* Takes the next item; returns 1 with *it filled, 0 when the worker should
+ * exit.  Contract: GIL held on entry and on return. */
+static int worker_take(lat_pool *pool, lat_item *it)
+{
+    for (;;) {
+        pthread_mutex_lock(&pool->mu);
+        int got = lat_queue_pop(&pool->q, it);
+        if (got)
+            note_pop(pool);
+        int closing = pool->closing;
+        pthread_mutex_unlock(&pool->mu);
+        if (got)
+            return 1;
+        if (closing)
+            return 0;
+        got = worker_sleep_take(pool, it);
+        if (got >= 0)
+            return got;
+    }
+}
+
+/* Runs one item in this worker, nested runs included.
+ * Contract: GIL held, mu not held. */
+static void worker_run(lat_pool *pool, lat_worker *w, lat_item *it)
+{
+    int was_busy = w->busy;
+    w->busy = 1;
+    if (it->kind == ITEM_TASK)
+        lat_run_task(pool, it);
+    else
+        lat_batch_run_ticket((lat_batch *)it->owner);
+    w->busy = was_busy;
+    pthread_mutex_lock(&pool->mu);
+    lat_account_done(pool, it);
+    pthread_mutex_unlock(&pool->mu);
+    lat_item_clear(it);
+    if (!was_busy && w->interrupt_sent) {
+        /* The halt aimed at this item; do not let it hit the next one. */
+        PyThreadState_SetAsyncExc(w->ident, NULL);
+        w->interrupt_sent = 0;
+    }
+}
+
+/* Runs one queued item in a worker that is waiting for others; returns 1
+ * if it ran one.  Contract: GIL held, mu not held. */
+int lat_pool_help_one(lat_pool *pool, lat_worker *w)
+{
+    lat_item it;
+    pthread_mutex_lock(&pool->mu);
+    int got = lat_queue_pop(&pool->q, &it);
+    if (got)
+        note_pop(pool);
+    pthread_mutex_unlock(&pool->mu);
+    if (got)
+        worker_run(pool, w, &it);
+    return got;
+}
+
+static void *worker_main(void *arg)
+{
+    lat_worker *w = arg;
+    lat_pool *pool = w->pool;
+    PyGILState_STATE gs = PyGILState_Ensure();
+    w->ident = PyThread_get_thread_ident();
+    lat_tls_worker = w;
+    worker_set_names(pool, w);
+    lat_item it;
+    while (worker_take(pool, &it))
+        worker_run(pool, w, &it);
+    worker_forget_thread();
+    lat_tls_worker = NULL;
+    lat_tls_group = NULL;
+    pthread_mutex_lock(&pool->mu);
+    pool->alive--;
+    lat_wake(pool, LAT_WAIT_EXIT);
+    pthread_mutex_unlock(&pool->mu);
+    Py_DECREF(pool); /* may free the pool: touch nothing of it after this */
+    PyGILState_Release(gs);
+    return NULL;
+}
+
+/* Starts the thread of slot `slot`; signals stay with the main thread.
+ * Returns 0, or -1 (no Python error set).  Contract: GIL held. */
+static int spawn_worker(lat_pool *pool, Py_ssize_t slot)
+{
+    lat_worker *w = &pool->workers[slot];
+    memset(w, 0, sizeof *w);
+    w->pool = pool;
+    w->index = (int)slot + 1;
+    Py_INCREF(pool);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        Py_DECREF(pool);
+        return -1;
+    }
+    w->started = 1;
+    return 0;
+}
+
+/* Joins every started thread except the calling one, which is detached.
+ * Contract: GIL held (released while joining), mu not held. */
+static void join_threads(lat_pool *pool)
+{
+    for (Py_ssize_t i = 0; i < pool->nthreads; i++) {
+        lat_worker *w = &pool->workers[i];
+        if (!w->started)
+            continue;
+        w->started = 0;
+        if (pthread_equal(w->thread, pthread_self())) {
+            pthread_detach(w->thread);
+            continue;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        pthread_join(w->thread, NULL);
+        Py_END_ALLOW_THREADS
+    }
+}
+
+/* ---- submission ------------------------------------------------------- */
+
+/* Raises and returns -1 if the pool cannot take work.  Contract: GIL held. */
+int lat_pool_check_usable(lat_pool *pool)
+{
+    if (pool->forked) {
+        PyErr_Format(LatErr_Forked,
+                     "this task pool was opened in process %ld and cannot be "
+                     "used in the forked child %ld; open a new pool in the child",
+                     pool->owner_pid, (long)getpid());
+        return -1;
+    }
+    if (pool->closing) {
+        PyErr_SetString(PyExc_RuntimeError, "the task pool is closed");
+        return -1;
+    }
+    return 0;
+}
+
+/* Undoes a push whose thread could not start, if no thread can run it.
+ * Contract: GIL held, mu not held. */
+static int spawn_failed(lat_pool *pool)
+{
+    lat_item it;
+    int orphan = 0;
+    pthread_mutex_lock(&pool->mu);
+    pool->nthreads--;
+    pool->alive--;
+    if (pool->nthreads == 0 && lat_queue_pop_tail(&pool->q, &it)) {
+        lat_account_done(pool, &it);
+        orphan = 1;
+    }
+    pthread_mutex_unlock(&pool->mu);
+    if (!orphan)
+        return 0;
+    lat_item_clear(&it);
+    PyErr_SetString(PyExc_RuntimeError, "can't start a worker thread");
+    return -1;
+}
+
+/* Queues an item, stealing its references, and wakes or starts a worker.
+ * Returns 0, or -1 with an exception set.  Contract: GIL held. */
+int lat_pool_enqueue(lat_pool *pool, lat_item *it)
+{
+    Py_ssize_t slot = -1;
+    pthread_mutex_lock(&pool->mu);
+    if (lat_queue_push(&pool->q, it) < 0) {
+        pthread_mutex_unlock(&pool->mu);
+        lat_item_clear(it);
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (it->kind == ITEM_TASK) {
+        pool->pending++;
+        if (it->owner)
+            ((lat_group *)it->owner)->pending++;
+    }
+    if (pool->idle > pool->wakes_pending) {
+        pool->wakes_pending++;
+        pthread_cond_signal(&pool->work_cv);
+    } else if (pool->nthreads < pool->max_workers) {
+        slot = pool->nthreads++;
+        pool->alive++;
+    } else {
+        lat_wake(pool, LAT_WAIT_HELP);
+    }
+    pthread_mutex_unlock(&pool->mu);
+    if (slot >= 0 && spawn_worker(pool, slot) < 0)
+        return spawn_failed(pool);
+    return 0;
+}
+
+static int pred_room(lat_pool *pool, void *arg)
+{
+    (void)arg;
+    return (Py_ssize_t)pool->q.len < pool->max_workers ||
+           pool->first_error != NULL || pool->closing;
+}
+
+/* block_when_saturated: the opening thread waits while max_workers items
+ * are already queued.  Contract: GIL held, mu not held. */
+static int wait_for_room(lat_pool *pool)
+{
+    pthread_mutex_lock(&pool->mu);
+    pool->room_waiters++;
+    pthread_mutex_unlock(&pool->mu);
+    int r = lat_wait(pool, LAT_WAIT_ROOM, pred_room, NULL, -1);
+    pthread_mutex_lock(&pool->mu);
+    pool->room_waiters--;
+    pthread_mutex_unlock(&pool->mu);
+    return r < 0 ? -1 : 0;
+}
+
+/* Submits a fire-and-forget task.  Steals args and kwargs (kwargs may be
+ * NULL), even on failure; fn and group are borrowed.
+ * Returns 0, or -1 with an exception set.  Contract: GIL held. */
+int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,
+                    PyObject *kwargs, uint32_t flags, PyObject *group)
+{
+    lat_worker *w = lat_tls_worker;
+    int from_worker = w != NULL && w->pool == pool;
+    if (lat_pool_check_usable(pool) < 0)
+        goto fail;
+    if (pool->first_error != NULL) {
+        if (from_worker) {
+            PyErr_SetString(LatErr_Cancelled,
+                            "the task pool was halted by an error in another task");
+            goto fail;
+        }
+        lat_pool_deliver_error(pool);
+        goto fail;
+    }
+    if (pool->block_when_saturated && !from_worker &&
+        PyThread_get_thread_ident() == pool->owner_ident &&
+        (Py_ssize_t)pool->q.len >= pool->max_workers) {
+        if (wait_for_room(pool) < 0)
+            goto fail;
+        if (pool->first_error != NULL) {
+            lat_pool_deliver_error(pool);
+            goto fail;
+        }
+    }
+    lat_item it = {Py_NewRef(fn), args, kwargs, Py_XNewRef(group), ITEM_TASK, flags};
+    return lat_pool_enqueue(pool, &it);
+fail:
+    Py_DECREF(args);
+    Py_XDECREF(kwargs);
+    return -1;
+}
+
+/* ---- Python type ------------------------------------------------------ */
+
+static int parse_workers(PyObject *obj, Py_ssize_t *out)
+{
+    if (!PyLong_Check(obj) || PyBool_Check(obj)) {
+        PyErr_Format(PyExc_TypeError,
+                     "max_workers must be an int, not %.100s", Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow > 0 || v > 100000) {
+        PyErr_Format(PyExc_ValueError,
+                     "max_workers must be at most 100000, got %R", obj);
+        return -1;
+    }
+    if (overflow < 0 || v <= 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "max_workers must be greater than 0, got %R", obj);
+        return -1;
+    }
+    *out = (Py_ssize_t)v;
+    return 0;
+}
+
+static PyObject *pool_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"max_workers", "name_prefix", "block_when_saturated",
+                             "inline", NULL};
+    PyObject *workers_obj, *prefix = NULL;
+    int block = 0, inline_mode = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|Upp:Pool", kwlist, &workers_obj,
+                                     &prefix, &block, &inline_mode))
+        return NULL;
+    Py_ssize_t max_workers;
+    if (parse_workers(workers_obj, &max_workers) < 0)
+        return NULL;
+    lat_pool *pool = (lat_pool *)type->tp_alloc(type, 0);
+    if (pool == NULL)
+        return NULL;
+    pthread_mutex_init(&pool->mu, NULL);
+    pthread_cond_init(&pool->work_cv, NULL);
+    pool->workers = PyMem_Calloc((size_t)max_workers, sizeof(lat_worker));
+    if (pool->workers == NULL) {
+        Py_DECREF(pool);
+        return PyErr_NoMemory();
+    }
+    pool->results = PyList_New(0);
+    pool->errors = PyList_New(0);
+    pool->name_prefix = prefix ? Py_NewRef(prefix) : PyUnicode_FromString("lateral");
+    if (!pool->results || !pool->errors || !pool->name_prefix) {
+        Py_DECREF(pool);
+        return NULL;
+    }
+    pool->max_workers = max_workers;
+    pool->block_when_saturated = block;
+    pool->inline_mode = inline_mode;
+    pool->owner_ident = PyThread_get_thread_ident();
+    pool->owner_pid = (long)getpid();
+    pool->live_next = live_pools;
+    if (live_pools)
+        live_pools->live_prev = pool;
+    live_pools = pool;
+    return (PyObject *)pool;
+}
+
+static int pred_idle(lat_pool *pool, void *arg)
+{
+    (void)arg;
+    return pool->pending == 0 || pool->first_error != NULL;
+}
+
+static int pred_exited(lat_pool *pool, void *arg)
+{
+    (void)arg;
+    return pool->alive == 0;
+}
+
+static int parse_timeout(PyObject *obj, double *out)
+{
+    *out = -1;
+    if (obj == NULL || obj == Py_None)
+        return 0;
+    double t = PyFloat_AsDouble(obj);
+    if (t == -1 && PyErr_Occurred())
+        return -1;
+    if (!(t >= 0)) {
+        PyErr_Format(PyExc_ValueError, "timeout must be a non-negative number, got %R", obj);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+static int refuse_own_worker(lat_pool *pool, const char *what)
+{
+    lat_worker *w = lat_tls_worker;
+    if (w != NULL && w->pool == pool) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "%s cannot be called from inside one of the pool's own tasks "
+                     "(it would wait for itself); use a task group instead", what);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *pool_join(lat_pool *pool, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"timeout", NULL};
+    PyObject *tobj = Py_None;
+    double timeout;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:join", kwlist, &tobj) ||
+        parse_timeout(tobj, &timeout) < 0)
+        return NULL;
+    if (pool->forked) {
+        lat_pool_check_usable(pool);
+        return NULL;
+    }
+    if (refuse_own_worker(pool, "join()") < 0)
+        return NULL;
+    int r = lat_wait(pool, LAT_WAIT_IDLE, pred_idle, NULL, timeout);
+    if (r < 0)
+        return NULL;
+    if (pool->first_error != NULL) {
+        lat_pool_deliver_error(pool);
+        return NULL;
+    }
+    if (r == 0) {
+        PyErr_Format(LatErr_PoolTimeout,
+                     "the task pool did not finish within %g seconds "
+                     "(%zd tasks left)", timeout, pool->pending);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Raises the undelivered first error, if any. */
+static PyObject *pool_check(lat_pool *pool, PyObject *unused)
+{
+    (void)unused;
+    if (pool->first_error != NULL) {
+        lat_pool_deliver_error(pool);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Stops the pool: no new work; with cancel, queued work is dropped and
+ * running tasks are interrupted.  Waits for the threads to end. */
+static int pool_close_impl(lat_pool *pool, int cancel)
+{
+    if (pool->forked || pool->inline_mode) {
+        pool->closing = 1;
+        return 0;
+    }
+    if (refuse_own_worker(pool, "close()") < 0)
+        return -1;
+    pthread_mutex_lock(&pool->mu);
+    pool->closing = 1;
+    pthread_cond_broadcast(&pool->work_cv);
+    lat_wake(pool, NULL);
+    pthread_mutex_unlock(&pool->mu);
+    if (cancel)
+        halt_work(pool);
+    if (lat_wait(pool, LAT_WAIT_EXIT, pred_exited, NULL, -1) < 0)
+        return -1;
+    join_threads(pool);
+    return 0;
+}
+
+static PyObject *pool_close(lat_pool *pool, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"cancel", NULL};
+    int cancel = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|p:close", kwlist, &cancel))
+        return NULL;
+    if (pool_close_impl(pool, cancel) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *pool_submit_method(lat_pool *pool, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"fn", "args", "kwargs", "has_return_value", NULL};
+    PyObject *fn, *fargs = NULL, *fkw = NULL;
+    int has_return = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O!O!p:submit", kwlist, &fn,
+                                     &PyTuple_Type, &fargs, &PyDict_Type, &fkw,
+                                     &has_return))
+        return NULL;
+    if (!PyCallable_Check(fn)) {
+        PyErr_Format(PyExc_TypeError, "fn must be callable, not %.100s",
+                     Py_TYPE(fn)->tp_name);
+        return NULL;
+    }
+    fargs = fargs ? Py_NewRef(fargs) : PyTuple_New(0);
+    if (fargs == NULL)
+        return NULL;
+    fkw = fkw ? PyDict_Copy(fkw) : NULL;
+    if (PyErr_Occurred()) {
+        Py_DECREF(fargs);
+        return NULL;
+    }
+    if (pool->inline_mode) {
+        PyObject *res = PyObject_Call(fn, fargs, fkw);
+        Py_DECREF(fargs);
+        Py_XDECREF(fkw);
+        if (res && has_return && lat_collect_result(pool, lat_tls_group, res) < 0)
+            Py_CLEAR(res);
+        if (res == NULL)
+            return NULL;
+        Py_DECREF(res);
+        Py_RETURN_NONE;
+    }
+    if (lat_pool_submit(pool, fn, fargs, fkw, has_return ? TASK_HAS_RETURN : 0,
+                        lat_tls_group) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *pool_enter(lat_pool *pool, PyObject *unused)
+{
+    (void)unused;
+    return Py_NewRef(pool);
+}
+
+static PyObject *pool_exit(lat_pool *pool, PyObject *args)
+{
+    PyObject *et = PyTuple_GET_SIZE(args) > 0 ? PyTuple_GET_ITEM(args, 0) : Py_None;
+    int failed = et != Py_None;
+    PyObject *r = failed ? Py_NewRef(Py_None) : pool_join(pool, NULL, NULL);
+    int cancel = r == NULL || failed;
+    if (pool_close_impl(pool, cancel) < 0) {
+        Py_XDECREF(r);
+        return NULL;
+    }
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
+static void pool_dealloc(lat_pool *pool)
+{
+    PyObject_GC_UnTrack(pool);
+    if (pool->weakreflist)
+        PyObject_ClearWeakRefs((PyObject *)pool);
+    if (pool->live_prev)
+        pool->live_prev->live_next = pool->live_next;
+    else if (live_pools == pool)
+        live_pools = pool->live_next;
+    if (pool->live_next)
+        pool->live_next->live_prev = pool->live_prev;
+    if (lat_current_pool == pool)
+        lat_current_pool = NULL;
+    if (pool->workers && !pool->forked)
+        join_threads(pool);
+    lat_queue dropped;
+    lat_queue_take_all(&pool->q, &dropped);
+    clear_dropped(&dropped);
+    pthread_cond_destroy(&pool->work_cv);
+    pthread_mutex_destroy(&pool->mu);
+    PyMem_Free(pool->workers);
+    Py_CLEAR(pool->name_prefix);
+    Py_CLEAR(pool->results);
+    Py_CLEAR(pool->errors);
+    Py_CLEAR(pool->first_error);
+    Py_TYPE(pool)->tp_free((PyObject *)pool);
+}
+
+static int pool_traverse(lat_pool *pool, visitproc visit, void *arg)
+{
+    Py_VISIT(pool->results);
+    Py_VISIT(pool->errors);
+    Py_VISIT(pool->first_error);
+    return 0;
+}
+
+static int pool_clear(lat_pool *pool)
+{
+    Py_CLEAR(pool->results);
+    Py_CLEAR(pool->errors);
+    Py_CLEAR(pool->first_error);
+    return 0;
+}
+
+static PyObject *pool_get_results(lat_pool *p, void *c) { (void)c; return Py_NewRef(p->results); }
+static PyObject *pool_get_errors(lat_pool *p, void *c) { (void)c; return Py_NewRef(p->errors); }
+static PyObject *pool_get_max_workers(lat_pool *p, void *c) { (void)c; return PyLong_FromSsize_t(p->max_workers); }
+static PyObject *pool_get_pending(lat_pool *p, void *c) { (void)c; return PyLong_FromSsize_t(p->pending); }
+static PyObject *pool_get_queued(lat_pool *p, void *c) { (void)c; return PyLong_FromSize_t(p->q.len); }
+static PyObject *pool_get_threads(lat_pool *p, void *c) { (void)c; return PyLong_FromSsize_t(p->forked ? 0 : p->alive); }
+static PyObject *pool_get_closed(lat_pool *p, void *c) { (void)c; return PyBool_FromLong(p->closing); }
+static PyObject *pool_get_forked(lat_pool *p, void *c) { (void)c; return PyBool_FromLong(p->forked); }
+static PyObject *pool_get_inline(lat_pool *p, void *c) { (void)c; return PyBool_FromLong(p->inline_mode); }
+static PyObject *pool_get_halted(lat_pool *p, void *c) { (void)c; return PyBool_FromLong(p->first_error != NULL); }
+
+static PyGetSetDef pool_getset[] = {
+    {"results", (getter)pool_get_results, NULL, "Collected return values (a list).", NULL},
+    {"errors", (getter)pool_get_errors, NULL, "Every exception raised by a task, in order.", NULL},
+    {"max_workers", (getter)pool_get_max_workers, NULL, "Maximum number of worker threads.", NULL},
+    {"pending", (getter)pool_get_pending, NULL, "Tasks queued or running.", NULL},
+    {"queued", (getter)pool_get_queued, NULL, "Items waiting for a worker.", NULL},
+    {"threads", (getter)pool_get_threads, NULL, "Worker threads alive.", NULL},
+    {"closed", (getter)pool_get_closed, NULL, "True once close() was called.", NULL},
+    {"forked", (getter)pool_get_forked, NULL, "True in a child forked from the owner.", NULL},
+    {"inline", (getter)pool_get_inline, NULL, "True if tasks run in the calling thread.", NULL},
+    {"halted", (getter)pool_get_halted, NULL, "True while a task error waits to be raised.", NULL},
+    {NULL}
+};
+
+PyObject *lat_pool_map(lat_pool *pool, PyObject *args, PyObject *kw);
+PyObject *lat_pool_call(lat_pool *pool, PyObject *args, PyObject *kw);
+
+static PyMethodDef pool_methods[] = {
+    {"submit", (PyCFunction)(void (*)(void))pool_submit_method, METH_VARARGS | METH_KEYWORDS,
+     "submit(fn, args=(), kwargs=None, has_return_value=False)\n--\n\n"
+     "Queue a fire-and-forget call. The first exception halts the pool."},
+    {"join", (PyCFunction)(void (*)(void))pool_join, METH_VARARGS | METH_KEYWORDS,
+     "join(timeout=None)\n--\n\nWait until no task is queued or running; "
+     "raise the first task error, or PoolTimeoutError."},
+    {"check", (PyCFunction)pool_check, METH_NOARGS,
+     "check()\n--\n\nRaise the first task error if one is waiting."},
+    {"close", (PyCFunction)(void (*)(void))pool_close, METH_VARARGS | METH_KEYWORDS,
+     "close(cancel=False)\n--\n\nStop the pool and wait for its threads. With "
+     "cancel, drop queued work and interrupt running tasks."},
+    {"map", (PyCFunction)(void (*)(void))lat_pool_map, METH_VARARGS | METH_KEYWORDS,
+     "map(fn, items, *, unpack=True, extras=None, arg_type=None, stop_on_error=True, "
+     "tickets=0)\n--\n\nStart calling fn on every item; return a Batch."},
+    {"call", (PyCFunction)(void (*)(void))lat_pool_call, METH_VARARGS | METH_KEYWORDS,
+     "call(fn, args=(), kwargs=None)\n--\n\nStart one call; return a Batch of one."},
+    {"__enter__", (PyCFunction)pool_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)pool_exit, METH_VARARGS, NULL},
+    {NULL}
+};
+
+PyTypeObject LatPool_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_lateral.Pool",
+    .tp_basicsize = sizeof(lat_pool),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Pool(max_workers, name_prefix='lateral', block_when_saturated=False, inline=False)\n"
+              "--\n\nA pool of worker threads with a FIFO task queue.",
+    .tp_new = pool_new,
+    .tp_dealloc = (destructor)pool_dealloc,
+    .tp_traverse = (traverseproc)pool_traverse,
+    .tp_clear = (inquiry)pool_clear,
+    .tp_methods = pool_methods,
+    .tp_getset = pool_getset,
+    .tp_weaklistoffset = offsetof(lat_pool, weakreflist),
+};
+
+/* ---- process-wide events ----------------------------------------------- */
+
+/* Contract (all three): run by os.register_at_fork hooks, GIL held. */
+void lat_before_fork(void)
+{
+    for (lat_pool *p = live_pools; p; p = p->live_next)
+        if (!p->forked)
+            pthread_mutex_lock(&p->mu);
+}
+
+void lat_after_fork_parent(void)
+{
+    for (lat_pool *p = live_pools; p; p = p->live_next)
+        if (!p->forked)
+            pthread_mutex_unlock(&p->mu);
+}
+
+/* In the child only this thread exists: the workers, their waits and their
+ * queue belong to the parent. */
+void lat_after_fork_child(void)
+{
+    lat_tls_worker = NULL;
+    lat_tls_group = NULL;
+    for (lat_pool *p = live_pools; p; p = p->live_next) {
+        if (!p->forked) {
+            pthread_mutex_unlock(&p->mu);
+            memset(&p->work_cv, 0, sizeof p->work_cv);
+            pthread_cond_init(&p->work_cv, NULL);
+        }
+        p->forked = 1;
+        p->waiters = NULL;
+        p->idle = p->wakes_pending = p->alive = p->room_waiters = 0;
+        p->pending = 0;
+        for (Py_ssize_t i = 0; i < p->nthreads; i++)
+            p->workers[i].started = 0;
+        lat_queue dropped;
+        lat_queue_take_all(&p->q, &dropped);
+        clear_dropped(&dropped);
+    }
+}
+
+/* At interpreter exit: cancel and close every pool still open. */
+static lat_pool *first_open_pool(void)
+{
+    for (lat_pool *p = live_pools; p; p = p->live_next)
+        if (!p->forked && !p->inline_mode && !(p->closing && p->alive == 0))
+            return p;
+    return NULL;
+}
+
+int lat_shutdown_all(void)
+{
+    lat_pool *p;
+    /* Restart from the head each time: the list may change while a close
+     * releases the GIL. */
+    while ((p = first_open_pool()) != NULL) {
+        Py_INCREF(p);
+        int r = pool_close_impl(p, 1);
+        Py_DECREF(p);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
+}

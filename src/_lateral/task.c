@@ -1,0 +1,402 @@
+/* task.c: the @task wrapper (the fast submission path) and task groups.
+ *
+ * A Task call is a vectorcall straight into the current pool: one tuple for
+ * the arguments, one 40-byte queue slot, no Python-level wrapper frame.
+ * Contract: everything here runs with the GIL held.
+ */
+#include "lateral.h"
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *fn;
+    PyObject *dict;
+    PyObject *weakreflist;
+    vectorcallfunc vectorcall;
+    int has_return;
+} lat_task;
+
+/* Appends a return value to the group's list, else the pool's. */
+int lat_collect_result(lat_pool *pool, PyObject *group, PyObject *value)
+{
+    if (group != NULL)
+        return PyList_Append(((lat_group *)group)->results, value);
+    if (pool != NULL)
+        return PyList_Append(pool->results, value);
+    return 0;
+}
+
+/* Turns a call's outcome into the task's: collects or rejects the value.
+ * Steals res; returns 0, or -1 with an exception set. */
+static int finish_call(lat_pool *pool, PyObject *group, PyObject *fn,
+                       int has_return, PyObject *res)
+{
+    if (res == NULL)
+        return -1;
+    int r = 0;
+    if (has_return) {
+        r = lat_collect_result(pool, group, res);
+    } else if (res != Py_None) {
+        PyObject *name = PyObject_GetAttrString(fn, "__qualname__");
+        if (name == NULL) {
+            PyErr_Clear();
+            name = PyObject_Repr(fn);
+        }
+        if (name != NULL)
+            PyErr_Format(LatErr_UnexpectedReturn,
+                         "task %S returned a value (%.100s); declare it with "
+                         "@pylateral.task(has_return_value=True) to collect it",
+                         name, Py_TYPE(res)->tp_name);
+        Py_XDECREF(name);
+        r = -1;
+    }
+    Py_DECREF(res);
+    return r;
+}
+
+/* Runs a queued task in a worker. */
+void lat_run_task(lat_pool *pool, lat_item *it)
+{
+    PyObject *saved = lat_tls_group;
+    lat_tls_group = it->owner;
+    PyObject *res = PyObject_Call(it->fn, it->args, it->kwargs);
+    if (finish_call(pool, it->owner, it->fn, it->flags & TASK_HAS_RETURN, res) < 0)
+        lat_pool_record_error(pool, lat_tls_worker);
+    lat_tls_group = saved;
+}
+
+static PyObject *task_call_inline(lat_task *t, lat_pool *pool, PyObject *const *args,
+                                  size_t nargsf, PyObject *kwnames)
+{
+    PyObject *res = PyObject_Vectorcall(t->fn, args, nargsf, kwnames);
+    if (finish_call(pool, lat_tls_group, t->fn, t->has_return, res) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *kwargs_from_kwnames(PyObject *const *values, PyObject *kwnames)
+{
+    PyObject *kw = PyDict_New();
+    if (kw == NULL)
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, i), values[i]) < 0) {
+            Py_DECREF(kw);
+            return NULL;
+        }
+    }
+    return kw;
+}
+
+static PyObject *task_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf,
+                                 PyObject *kwnames)
+{
+    lat_task *t = (lat_task *)op;
+    lat_pool *pool = lat_current_pool;
+    if (pool == NULL || pool->inline_mode)
+        return task_call_inline(t, pool, args, nargsf, kwnames);
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *tuple = PyTuple_New(nargs);
+    if (tuple == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
+    PyObject *kw = NULL;
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
+        kw = kwargs_from_kwnames(args + nargs, kwnames);
+        if (kw == NULL) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+    }
+    if (lat_pool_submit(pool, t->fn, tuple, kw, t->has_return ? TASK_HAS_RETURN : 0,
+                        lat_tls_group) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *task_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"fn", "has_return_value", NULL};
+    PyObject *fn;
+    int has_return = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|p:Task", kwlist, &fn, &has_return))
+        return NULL;
+    if (!PyCallable_Check(fn)) {
+        PyErr_Format(PyExc_TypeError, "a task must wrap a callable, not %.100s",
+                     Py_TYPE(fn)->tp_name);
+        return NULL;
+    }
+    lat_task *t = (lat_task *)type->tp_alloc(type, 0);
+    if (t == NULL)
+        return NULL;
+    t->fn = Py_NewRef(fn);
+    t->has_return = has_return;
+    t->vectorcall = task_vectorcall;
+    return (PyObject *)t;
+}
+
+static PyObject *task_descr_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    (void)type;
+    if (obj == NULL || obj == Py_None)
+        return Py_NewRef(self);
+    return PyMethod_New(self, obj);
+}
+
+static void task_dealloc(lat_task *t)
+{
+    PyObject_GC_UnTrack(t);
+    if (t->weakreflist)
+        PyObject_ClearWeakRefs((PyObject *)t);
+    Py_CLEAR(t->fn);
+    Py_CLEAR(t->dict);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+static int task_traverse(lat_task *t, visitproc visit, void *arg)
+{
+    Py_VISIT(t->fn);
+    Py_VISIT(t->dict);
+    return 0;
+}
+
+static int task_clear(lat_task *t)
+{
+    Py_CLEAR(t->fn);
+    Py_CLEAR(t->dict);
+    return 0;
+}
+
+static PyObject *task_repr(lat_task *t)
+{
+    return PyUnicode_FromFormat("<pylateral task %R>", t->fn);
+}
+
+static PyMemberDef task_members[] = {
+    {"has_return_value", T_INT, offsetof(lat_task, has_return), READONLY,
+     "True if return values are collected."},
+    {NULL}
+};
+
+static PyObject *task_get_function(lat_task *t, void *c)
+{
+    (void)c;
+    return Py_NewRef(t->fn);
+}
+
+static PyGetSetDef task_getset[] = {
+    {"function", (getter)task_get_function, NULL, "The wrapped function.", NULL},
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL}
+};
+
+PyTypeObject LatTask_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_lateral.Task",
+    .tp_basicsize = sizeof(lat_task),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "Task(fn, has_return_value=False)\n--\n\n"
+              "A function whose calls are queued on the current task pool.",
+    .tp_new = task_new,
+    .tp_dealloc = (destructor)task_dealloc,
+    .tp_traverse = (traverseproc)task_traverse,
+    .tp_clear = (inquiry)task_clear,
+    .tp_repr = (reprfunc)task_repr,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(lat_task, vectorcall),
+    .tp_descr_get = task_descr_get,
+    .tp_dictoffset = offsetof(lat_task, dict),
+    .tp_weaklistoffset = offsetof(lat_task, weakreflist),
+    .tp_members = task_members,
+    .tp_getset = task_getset,
+};
+
+/* ---- task groups -------------------------------------------------------- */
+
+static PyObject *group_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    if (!PyArg_ParseTuple(args, ":TaskGroup") || (kw && PyDict_GET_SIZE(kw))) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "TaskGroup() takes no arguments");
+        return NULL;
+    }
+    lat_group *g = (lat_group *)type->tp_alloc(type, 0);
+    if (g == NULL)
+        return NULL;
+    g->results = PyList_New(0);
+    if (g->results == NULL) {
+        Py_DECREF(g);
+        return NULL;
+    }
+    return (PyObject *)g;
+}
+
+static int pred_group(lat_pool *pool, void *arg)
+{
+    lat_group *g = arg;
+    return g->pending == 0 || pool->first_error != NULL || pool->closing;
+}
+
+static int pred_group_or_work(lat_pool *pool, void *arg)
+{
+    return pred_group(pool, arg) || pool->q.len > 0;
+}
+
+/* Waits for the group's tasks.  A worker of the same pool runs queued items
+ * while it waits, so groups opened inside tasks cannot starve the pool.
+ * Returns 1 when done, 0 on timeout, -1 with an exception set. */
+static int group_wait_done(lat_group *g, lat_pool *pool, double timeout)
+{
+    lat_worker *w = lat_tls_worker;
+    int helper = w != NULL && w->pool == pool;
+    double deadline = timeout >= 0 ? lat_now() + timeout : -1;
+    for (;;) {
+        if (helper && lat_pool_help_one(pool, w))
+            continue;
+        double left = deadline < 0 ? -1 : deadline - lat_now();
+        if (deadline >= 0 && left < 0)
+            left = 0;
+        int r = helper ? lat_wait(pool, LAT_WAIT_HELP, pred_group_or_work, g, left)
+                       : lat_wait(pool, g, pred_group, g, left);
+        if (r <= 0)
+            return r;
+        pthread_mutex_lock(&pool->mu);
+        int done = pred_group(pool, g);
+        pthread_mutex_unlock(&pool->mu);
+        if (done)
+            return 1;
+    }
+}
+
+PyObject *lat_group_wait(lat_group *g, double timeout)
+{
+    lat_pool *pool = g->pool;
+    if (pool == NULL || pool->inline_mode || pool->forked)
+        Py_RETURN_NONE;
+    int r = group_wait_done(g, pool, timeout);
+    if (r < 0)
+        return NULL;
+    if (pool->first_error != NULL) {
+        lat_worker *w = lat_tls_worker;
+        if (w != NULL && w->pool == pool) {
+            PyErr_SetString(LatErr_Cancelled,
+                            "the task pool was halted by an error in another task");
+            return NULL;
+        }
+        lat_pool_deliver_error(pool);
+        return NULL;
+    }
+    if (r == 0) {
+        PyErr_Format(LatErr_PoolTimeout, "the task group did not finish within %g "
+                     "seconds (%zd tasks left)", timeout, g->pending);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *group_enter(lat_group *g, PyObject *unused)
+{
+    (void)unused;
+    if (g->entered) {
+        PyErr_SetString(PyExc_RuntimeError, "this task group was already entered");
+        return NULL;
+    }
+    g->entered = 1;
+    g->pool = lat_current_pool;
+    g->saved_group = Py_XNewRef(lat_tls_group);
+    lat_tls_group = Py_NewRef(g);
+    return Py_NewRef(g);
+}
+
+static PyObject *group_exit(lat_group *g, PyObject *args)
+{
+    PyObject *et = PyTuple_GET_SIZE(args) > 0 ? PyTuple_GET_ITEM(args, 0) : Py_None;
+    if (lat_tls_group == (PyObject *)g) {
+        /* Back to the enclosing group, which its own owner keeps alive. */
+        lat_tls_group = g->saved_group;
+        Py_CLEAR(g->saved_group);
+        Py_DECREF(g);
+    }
+    if (et != Py_None)
+        Py_RETURN_FALSE;
+    PyObject *r = lat_group_wait(g, -1);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
+static PyObject *group_join(lat_group *g, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"timeout", NULL};
+    double timeout = -1;
+    PyObject *tobj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:join", kwlist, &tobj))
+        return NULL;
+    if (tobj != Py_None) {
+        timeout = PyFloat_AsDouble(tobj);
+        if (timeout == -1 && PyErr_Occurred())
+            return NULL;
+        if (!(timeout >= 0)) {
+            PyErr_Format(PyExc_ValueError, "timeout must be a non-negative number, got %R", tobj);
+            return NULL;
+        }
+    }
+    return lat_group_wait(g, timeout);
+}
+
+static void group_dealloc(lat_group *g)
+{
+    PyObject_GC_UnTrack(g);
+    Py_CLEAR(g->results);
+    Py_CLEAR(g->saved_group);
+    Py_TYPE(g)->tp_free((PyObject *)g);
+}
+
+static int group_traverse(lat_group *g, visitproc visit, void *arg)
+{
+    Py_VISIT(g->results);
+    Py_VISIT(g->saved_group);
+    return 0;
+}
+
+static int group_clear(lat_group *g)
+{
+    Py_CLEAR(g->results);
+    Py_CLEAR(g->saved_group);
+    return 0;
+}
+
+static PyObject *group_get_results(lat_group *g, void *c) { (void)c; return Py_NewRef(g->results); }
+static PyObject *group_get_pending(lat_group *g, void *c) { (void)c; return PyLong_FromSsize_t(g->pending); }
+
+static PyGetSetDef group_getset[] = {
+    {"results", (getter)group_get_results, NULL,
+     "Return values of the group's tasks, in completion order.", NULL},
+    {"pending", (getter)group_get_pending, NULL, "Tasks of the group not finished.", NULL},
+    {NULL}
+};
+
+static PyMethodDef group_methods[] = {
+    {"__enter__", (PyCFunction)group_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)group_exit, METH_VARARGS, NULL},
+    {"join", (PyCFunction)(void (*)(void))group_join, METH_VARARGS | METH_KEYWORDS,
+     "join(timeout=None)\n--\n\nWait for the group's tasks."},
+    {NULL}
+};
+
+PyTypeObject LatGroup_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_lateral.TaskGroup",
+    .tp_basicsize = sizeof(lat_group),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "TaskGroup()\n--\n\nWaits, on exit, for the tasks started inside it "
+              "(and the tasks those start) and gathers their return values.",
+    .tp_new = group_new,
+    .tp_dealloc = (destructor)group_dealloc,
+    .tp_traverse = (traverseproc)group_traverse,
+    .tp_clear = (inquiry)group_clear,
+    .tp_methods = group_methods,
+    .tp_getset = group_getset,
+};

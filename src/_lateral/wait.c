@@ -1,0 +1,133 @@
+/* wait.c: blocking waits that wake on completion and on Ctrl-C.
+ *
+ * A waiting thread links a lat_waiter into pool->waiters and sleeps on the
+ * waiter's own lock with the GIL released.  Whoever changes the state the
+ * waiter is interested in calls lat_wake(), which releases the lock.  The
+ * sleep is PyThread_acquire_lock_timed(..., intr_flag=1), which returns when
+ * a signal handler runs, so Python's SIGINT handler gets its chance at once:
+ * no polling, no timed naps.
+ */
+#include "lateral.h"
+#include <time.h>
+
+const char LAT_WAIT_IDLE[] = "idle";
+const char LAT_WAIT_ROOM[] = "room";
+const char LAT_WAIT_EXIT[] = "exit";
+const char LAT_WAIT_HELP[] = "help";
+
+double lat_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void waiter_link(lat_pool *pool, lat_waiter *w)
+{
+    w->prev = NULL;
+    w->next = pool->waiters;
+    if (pool->waiters)
+        pool->waiters->prev = w;
+    pool->waiters = w;
+    w->linked = 1;
+}
+
+static void waiter_unlink(lat_pool *pool, lat_waiter *w)
+{
+    if (!w->linked)
+        return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        pool->waiters = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->linked = 0;
+}
+
+/* Wakes the waiters on `target`, or all of them when target is NULL.
+ * Contract: mu held; GIL not needed. */
+void lat_wake(lat_pool *pool, const void *target)
+{
+    lat_waiter *w = pool->waiters;
+    while (w) {
+        lat_waiter *next = w->next;
+        if (target == NULL || w->target == target) {
+            waiter_unlink(pool, w);
+            PyThread_release_lock(w->lock);
+        }
+        w = next;
+    }
+}
+
+/* Sleeps once on a linked waiter.  Returns the PyLockStatus. */
+static PyLockStatus waiter_sleep(lat_waiter *w, double deadline)
+{
+    PY_TIMEOUT_T us = -1;
+    if (deadline >= 0) {
+        double left = deadline - lat_now();
+        if (left <= 0)
+            return PY_LOCK_FAILURE;
+        double max_s = (double)PY_TIMEOUT_MAX / 1e6;
+        us = left > max_s ? PY_TIMEOUT_MAX : (PY_TIMEOUT_T)(left * 1e6);
+    }
+    PyLockStatus st;
+    Py_BEGIN_ALLOW_THREADS
+    st = PyThread_acquire_lock_timed(w->lock, us, 1);
+    Py_END_ALLOW_THREADS
+    return st;
+}
+
+/* Blocks until done(pool, arg) is true, the timeout (seconds, < 0: none)
+ * runs out, or a signal handler raises.
+ * Returns 1 when done, 0 on timeout, -1 with an exception set.
+ * Contract: GIL held, mu not held; done() is called with mu held. */
+int lat_wait(lat_pool *pool, const void *target, lat_pred done, void *arg,
+             double timeout)
+{
+    double deadline = timeout >= 0 ? lat_now() + timeout : -1;
+    lat_waiter w = {0};
+    w.target = target;
+    w.lock = PyThread_allocate_lock();
+    if (w.lock == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyThread_acquire_lock(w.lock, WAIT_LOCK);
+    int result;
+    for (;;) {
+        pthread_mutex_lock(&pool->mu);
+        if (done(pool, arg)) {
+            pthread_mutex_unlock(&pool->mu);
+            result = 1;
+            break;
+        }
+        waiter_link(pool, &w);
+        pthread_mutex_unlock(&pool->mu);
+
+        PyLockStatus st = waiter_sleep(&w, deadline);
+
+        pthread_mutex_lock(&pool->mu);
+        waiter_unlink(pool, &w);
+        pthread_mutex_unlock(&pool->mu);
+        if (st == PY_LOCK_INTR && PyErr_CheckSignals() < 0) {
+            result = -1;
+            break;
+        }
+        if (st == PY_LOCK_FAILURE) {
+            pthread_mutex_lock(&pool->mu);
+            result = done(pool, arg) ? 1 : 0;
+            pthread_mutex_unlock(&pool->mu);
+            break;
+        }
+        /* Woken, or a signal whose handler did not raise: re-arm the lock
+         * (a wake may have released it already) and look again. */
+        PyThread_acquire_lock(w.lock, NOWAIT_LOCK);
+    }
+    /* A wake may have raced with the timeout or the signal: make the lock
+     * held whatever happened, then free it unlocked. */
+    PyThread_acquire_lock(w.lock, NOWAIT_LOCK);
+    PyThread_release_lock(w.lock);
+    PyThread_free_lock(w.lock);
+    return result;
+}
