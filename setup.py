@@ -6,8 +6,7 @@ from setuptools import Extension, setup
 
 SANITIZE = os.environ.get("LATERAL_SANITIZE", "")  # e.g. "address,undefined"
 
-extra_compile = ["-std=c11", "-Wall", "-Wextra", "-Wno-missing-field-initializers",
-                 "-Wno-unused-parameter", "-Wno-cast-function-type"]
+extra_compile = ["-std=c11", "-Wall", "-Wextra"]
 extra_link = ["-pthread"]
 if SANITIZE:
     extra_compile += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer", "-O1", "-g"]

@@ -252,15 +252,16 @@ static void worker_run(lat_pool *pool, lat_worker *w, lat_item *it)
     else
         lat_batch_run_ticket((lat_batch *)it->owner);
     w->busy = was_busy;
+    if (!was_busy && w->interrupt_sent) {
+        /* The halt aimed at this item: clear it before any other Python code
+         * (a __del__ run by the decrefs below, or the next item) sees it. */
+        PyThreadState_SetAsyncExc(w->ident, NULL);
+        w->interrupt_sent = 0;
+    }
     pthread_mutex_lock(&pool->mu);
     lat_account_done(pool, it);
     pthread_mutex_unlock(&pool->mu);
     lat_item_clear(it);
-    if (!was_busy && w->interrupt_sent) {
-        /* The halt aimed at this item; do not let it hit the next one. */
-        PyThreadState_SetAsyncExc(w->ident, NULL);
-        w->interrupt_sent = 0;
-    }
 }
 
 /* Runs one queued item in a worker that is waiting for others; returns 1
@@ -414,6 +415,15 @@ int lat_pool_enqueue(lat_pool *pool, lat_item *it)
     return 0;
 }
 
+/* Contract: GIL held, mu not held. */
+static int queue_is_full(lat_pool *pool)
+{
+    pthread_mutex_lock(&pool->mu);
+    int full = (Py_ssize_t)pool->q.len >= pool->max_workers;
+    pthread_mutex_unlock(&pool->mu);
+    return full;
+}
+
 static int pred_room(lat_pool *pool, void *arg)
 {
     (void)arg;
@@ -455,8 +465,7 @@ int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,
         goto fail;
     }
     if (pool->block_when_saturated && !from_worker &&
-        PyThread_get_thread_ident() == pool->owner_ident &&
-        (Py_ssize_t)pool->q.len >= pool->max_workers) {
+        PyThread_get_thread_ident() == pool->owner_ident && queue_is_full(pool)) {
         if (wait_for_room(pool) < 0)
             goto fail;
         if (pool->first_error != NULL) {
