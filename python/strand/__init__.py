@@ -1,0 +1,33 @@
+"""strand: easy creation of non-blocking tasks, on lateral's native pool.
+
+A Taskrunner wraps a function; calling the runner calls the function in a
+thread (``ThreadTaskrunner``), a process (``MultiprocessTaskrunner``), a
+coroutine (``CoroutineTaskrunner``), later and elsewhere through a store
+(``StoreTaskWriter`` and ``StoreTaskReader``), or at once (``Taskrunner``),
+with ``on_iter``/``on_end``/``on_error`` callbacks.  ``as_task`` is the
+decorator form; ``dispatch`` starts many calls at once.  See docs/strand.md.
+"""
+from .base import Taskrunner
+from .coroutine import AsyncioHandle, CoroutineTaskrunner
+from .decorator import TARGETS, as_task
+from .dispatch import Args, Dispatch, dispatch
+from .handles import (COMPLETE, ERROR, NEW, RUNNING, STATUSES, CancelledTask,
+                      CompletedHandle, Handle, TaskHandle)
+from .process import MultiprocessTaskrunner, ProcessTaskHandle, RemoteTraceback, TaskProcessError
+from .reader import StoreTaskReader, TaskRefused
+from .registry import TaskRegistry, register_task, registry
+from .serialization import Serializer, get_serializer, register_serializer
+from .stores import MappingTaskQueue, RedisStore, SqliteStore, open_store
+from .threads import ThreadTaskrunner, thread_pool
+from .writer import SignatureError, StoreTask, StoreTaskError, StoreTaskWriter
+
+__all__ = [
+    "Args", "AsyncioHandle", "COMPLETE", "CancelledTask", "CompletedHandle",
+    "CoroutineTaskrunner", "Dispatch", "ERROR", "Handle", "MappingTaskQueue",
+    "MultiprocessTaskrunner", "NEW", "ProcessTaskHandle", "RUNNING", "RedisStore",
+    "RemoteTraceback", "STATUSES", "Serializer", "SignatureError", "SqliteStore",
+    "StoreTask", "StoreTaskError", "StoreTaskReader", "StoreTaskWriter", "TARGETS",
+    "TaskHandle", "TaskProcessError", "TaskRefused", "TaskRegistry", "Taskrunner",
+    "ThreadTaskrunner", "as_task", "dispatch", "get_serializer", "open_store",
+    "register_serializer", "register_task", "registry", "thread_pool",
+]

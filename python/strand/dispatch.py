@@ -1,0 +1,137 @@
+"""dispatch: start many tasks at once and collect their outcomes."""
+import time
+
+from .base import Taskrunner
+from .decorator import resolve_target
+from .handles import COMPLETE, ERROR, NEW, RUNNING, CompletedHandle
+
+
+class Args:
+    """The arguments of one dispatched call: ``Args(1, 2, key=3)``."""
+
+    __slots__ = ("args", "kwargs")
+
+    def __init__(self, *args, **kwargs):
+        self.args = args
+        self.kwargs = kwargs
+
+    def __repr__(self):
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"Args({', '.join(parts)})"
+
+
+def _split(item):
+    if isinstance(item, Args):
+        return item.args, item.kwargs
+    if isinstance(item, tuple):
+        return item, {}
+    if isinstance(item, dict):
+        return (), item
+    return (item,), {}
+
+
+def dispatch(func, items, target="thread", **runner_kwargs):
+    """Start one call of ``func`` per item on a taskrunner of ``target`` and
+    return a :class:`Dispatch` collecting results, statuses and errors.
+
+    ``func`` is a function (a runner of ``target`` is made with
+    ``runner_kwargs``: callbacks, a store...) or a Taskrunner (used as is).
+    An item is an :class:`Args`, a tuple of positional arguments, a dict of
+    keyword arguments or a single argument.  A call that cannot even start
+    counts as an error of its item.
+    """
+    runner = func if isinstance(func, Taskrunner) else resolve_target(target)(func, **runner_kwargs)
+    dispatched = Dispatch(runner)
+    for item in items:
+        dispatched.submit(item)
+    return dispatched
+
+
+class Dispatch:
+    """The outcome of :func:`dispatch`; more calls can be added with
+    :meth:`submit`.  ``results``, ``errors`` and ``statuses`` are snapshots
+    in submission order; :meth:`wait` blocks until every call is done."""
+
+    def __init__(self, runner):
+        self.runner = runner
+        self.handles = []
+
+    def submit(self, item):
+        """Start one more call; returns its index."""
+        args, kwargs = _split(item)
+        try:
+            handle = self.runner._submit(args, kwargs)
+        except Exception as exc:
+            handle = CompletedHandle(self.runner.name, exc=exc)
+        self.handles.append(handle)
+        return len(self.handles) - 1
+
+    def __len__(self):
+        return len(self.handles)
+
+    def done(self):
+        """True when every call has finished."""
+        return all(handle.done() for handle in self.handles)
+
+    def wait(self, timeout=None):
+        """Wait for every call (at most ``timeout`` seconds); True if all done."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for handle in self.handles:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not handle.join(remaining):
+                return False
+        return True
+
+    join = wait
+
+    @property
+    def statuses(self):
+        """Each call's status: ``new``, ``running``, ``complete`` or ``error``."""
+        return [handle.status for handle in self.handles]
+
+    def counts(self):
+        """How many calls have each status, e.g. ``{'complete': 9, 'error': 1, ...}``."""
+        counts = dict.fromkeys((NEW, RUNNING, COMPLETE, ERROR), 0)
+        for status in self.statuses:
+            counts[status] += 1
+        return counts
+
+    @property
+    def results(self):
+        """Each call's return value (None where it failed or is not done)."""
+        return [handle.result(0) if handle.status == COMPLETE else None
+                for handle in self.handles]
+
+    @property
+    def errors(self):
+        """``{index: exception}`` of the calls that failed (including
+        exceptions that ``on_error`` handled)."""
+        errors = {}
+        for index, handle in enumerate(self.handles):
+            if handle.done():
+                exc = handle.exception(0)
+                if exc is not None:
+                    errors[index] = exc
+        return errors
+
+    def result(self, timeout=None):
+        """Wait, then return the results list or raise the first error (by index)."""
+        if not self.wait(timeout):
+            raise TimeoutError(f"the dispatched calls did not all finish within {timeout} s")
+        errors = self.errors
+        if errors:
+            raise errors[min(errors)]
+        return self.results
+
+    def __await__(self):
+        return self._gather().__await__()
+
+    async def _gather(self):
+        for handle in self.handles:
+            task = getattr(handle, "task", None)
+            if task is not None:
+                try:
+                    await task
+                except Exception:
+                    pass
+        return self.results

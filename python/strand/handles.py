@@ -1,0 +1,145 @@
+"""Handles: what a non-blocking call returns, to wait on and read the outcome.
+
+Every handle has ``done()``, ``join(timeout)``, ``result(timeout)``,
+``exception(timeout)`` and ``status`` (one of the task statuses below), so
+code that collects outcomes (``strand.dispatch``) treats every target alike.
+"""
+NEW = "new"
+RUNNING = "running"
+COMPLETE = "complete"
+ERROR = "error"
+
+#: The statuses a task goes through, in order (``error`` replaces ``complete``).
+STATUSES = (NEW, RUNNING, COMPLETE, ERROR)
+
+
+class Outcome:
+    """Filled in by the code running a task: an exception that ``on_error``
+    handled, so the handle reports ``status == 'error'`` although the call
+    itself returned normally."""
+
+    __slots__ = ("handled_error",)
+
+    def __init__(self):
+        self.handled_error = None
+
+
+def _check_timeout(timeout):
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, got {timeout!r}")
+    if not timeout >= 0:
+        raise ValueError(f"timeout must be >= 0, got {timeout!r}")
+    return float(timeout)
+
+
+class Handle:
+    """Base of the handles; subclasses implement ``_wait``, ``done`` and
+    ``_outcome`` (a ``(result, exception)`` pair once done)."""
+
+    name = "task"
+
+    def join(self, timeout=None):
+        """Wait until the task has finished (or ``timeout`` seconds passed);
+        return True when it has finished."""
+        return self._wait(_check_timeout(timeout))
+
+    wait = join
+
+    def result(self, timeout=None):
+        """The task's return value; raises the task's exception if it failed
+        (and ``on_error`` did not handle it), TimeoutError if not done in time."""
+        self._require_done(timeout)
+        value, exc = self._outcome()
+        if exc is not None:
+            raise exc
+        return value
+
+    def exception(self, timeout=None):
+        """The exception the task raised (``None`` if it succeeded); an
+        exception that ``on_error`` handled is returned too."""
+        self._require_done(timeout)
+        exc = self._outcome()[1]
+        return exc if exc is not None else self._handled_error()
+
+    @property
+    def status(self):
+        """``'new'`` (queued), ``'running'``, ``'complete'`` or ``'error'``."""
+        if not self.done():
+            return RUNNING if self._started() else NEW
+        failed = self._outcome()[1] is not None or self._handled_error() is not None
+        return ERROR if failed else COMPLETE
+
+    def _require_done(self, timeout):
+        if not self._wait(_check_timeout(timeout)):
+            raise TimeoutError(f"{self.name} did not finish within {timeout} seconds")
+
+    def _handled_error(self):
+        outcome = getattr(self, "_outcome_box", None)
+        return None if outcome is None else outcome.handled_error
+
+    def _started(self):
+        return True
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name} {self.status}>"
+
+
+class CompletedHandle(Handle):
+    """The handle of a task that already ran in the calling thread."""
+
+    def __init__(self, name, value=None, exc=None, outcome=None):
+        self.name = name
+        self._value = value
+        self._exc = exc
+        self._outcome_box = outcome
+
+    def done(self):
+        """Always True."""
+        return True
+
+    def _wait(self, timeout):
+        return True
+
+    def _outcome(self):
+        return self._value, self._exc
+
+
+class TaskHandle(Handle):
+    """The joinable handle of a call running on strand's thread pool (a
+    ``ThreadTaskrunner`` call, or a process runner's supervising call)."""
+
+    def __init__(self, batch, name, outcome):
+        self._batch = batch
+        self.name = name
+        self._outcome_box = outcome
+
+    def done(self):
+        """True once the call has returned, raised or was cancelled."""
+        return self._batch.done
+
+    def cancel(self):
+        """Stop the call from starting if it has not started yet; True if so."""
+        return self._batch.cancel() == 1
+
+    def cancelled(self):
+        """True if :meth:`cancel` stopped the call before it started."""
+        # the core also sets ``cancelled`` when the call failed (stop on error)
+        return bool(self._batch.cancelled) and self._batch.started == 0
+
+    def _wait(self, timeout):
+        return self._batch.wait(timeout)
+
+    def _started(self):
+        return self._batch.started > 0
+
+    def _outcome(self):
+        if self.cancelled():
+            return None, CancelledTask(f"{self.name} was cancelled before it started")
+        exc = self._batch.errors.get(0)
+        return (None, exc) if exc is not None else (self._batch.results[0], None)
+
+
+class CancelledTask(Exception):
+    """Raised by ``result()`` of a handle whose call was cancelled."""

@@ -1,0 +1,97 @@
+"""Task functions a store reader may run, looked up by name."""
+import threading
+
+from ._util import func_name, qualified_name, require_callable
+from .base import unwrap
+
+_AMBIGUOUS = object()
+
+
+class TaskRegistry:
+    """Maps task names to functions of this process.
+
+    A function is registered under its ``module:qualname`` and its plain
+    ``__name__``; when two different functions share a plain name, that name
+    becomes ambiguous and only the qualified names resolve.
+    """
+
+    def __init__(self, functions=None):
+        self._by_name = {}
+        self._lock = threading.Lock()
+        if functions is not None:
+            self.update(functions)
+
+    def register(self, func, name=None):
+        """Register ``func`` (a Taskrunner registers its function) under
+        ``name`` if given, else under its qualified and plain names."""
+        func = unwrap(require_callable(func, "a task function"))
+        with self._lock:
+            if name is not None:
+                self._by_name[self._check_name(name)] = func
+                return func
+            self._by_name[qualified_name(func)] = func
+            plain = func_name(func)
+            known = self._by_name.get(plain)
+            self._by_name[plain] = func if known in (None, func) else _AMBIGUOUS
+        return func
+
+    def update(self, functions):
+        """Register a mapping ``{name: func}`` or an iterable of functions."""
+        if isinstance(functions, TaskRegistry):
+            with functions._lock:
+                items = dict(functions._by_name)
+            with self._lock:
+                self._by_name.update(items)
+            return
+        if hasattr(functions, "items"):
+            for name, func in functions.items():
+                self.register(func, name)
+            return
+        try:
+            iterator = iter(functions)
+        except TypeError:
+            raise TypeError("functions must be a mapping of names to functions, an "
+                            f"iterable of functions or a TaskRegistry, got {functions!r}") from None
+        for func in iterator:
+            self.register(func)
+
+    def resolve(self, record):
+        """The function for a task record (by ``qualname``, then ``name``), or
+        None.  Raises LookupError if the plain name is ambiguous."""
+        with self._lock:
+            func = self._by_name.get(record.get("qualname"))
+            if func is None:
+                func = self._by_name.get(record.get("name"))
+        if func is _AMBIGUOUS:
+            raise LookupError(f"the task name {record.get('name')!r} matches several "
+                              "registered functions; register one under that name explicitly")
+        return func
+
+    def __contains__(self, name):
+        return name in self._by_name
+
+    def names(self):
+        """The registered names, sorted."""
+        with self._lock:
+            return sorted(self._by_name)
+
+    @staticmethod
+    def _check_name(name):
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a task name must be a non-empty string, got {name!r}")
+        return name
+
+
+#: The process's registry: every StoreTaskWriter registers its function here,
+#: and a StoreTaskReader without ``functions=`` resolves names with it.
+registry = TaskRegistry()
+
+
+def register_task(func=None, *, name=None):
+    """Decorator: register a function with :data:`registry` so that store
+    readers of this process can run tasks naming it.  ``@register_task`` or
+    ``@register_task(name='other')``; returns the function unchanged."""
+    if func is None:
+        return lambda f: register_task(f, name=name)
+    registry.register(func, name)
+    return func

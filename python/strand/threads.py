@@ -1,0 +1,71 @@
+"""ThreadTaskrunner: runs the function on the C core's worker pool."""
+import inspect
+import os
+import threading
+
+import _lateral
+
+from .base import Taskrunner
+from .handles import Outcome, TaskHandle
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _pool_size():
+    raw = os.environ.get("STRAND_WORKERS", "").strip()
+    if not raw:
+        return max(4, 5 * (os.cpu_count() or 1))
+    try:
+        size = int(raw)
+    except ValueError:
+        raise ValueError(f"STRAND_WORKERS must be a positive integer, got {raw!r}") from None
+    if size <= 0:
+        raise ValueError(f"STRAND_WORKERS must be greater than 0, got {raw!r}")
+    return size
+
+
+def thread_pool():
+    """The process's shared strand pool (a ``_lateral.Pool`` named ``strand``),
+    created on first use and again in a forked child.  Its size is
+    ``$STRAND_WORKERS``, else 5 x the CPU count (at least 4); its threads
+    start only when work arrives."""
+    global _pool
+    pool = _pool
+    if pool is not None and not pool.forked and not pool.closed:
+        return pool
+    with _pool_lock:
+        pool = _pool
+        if pool is None or pool.forked or pool.closed:
+            pool = _pool = _lateral.Pool(_pool_size(), "strand")
+        return pool
+
+
+def submit_to_pool(fn, args, name, outcome=None):
+    """Run ``fn(*args)`` on the shared pool; return its :class:`TaskHandle`."""
+    return TaskHandle(thread_pool().call(fn, args), name, outcome)
+
+
+class ThreadTaskrunner(Taskrunner):
+    """Runs ``func`` on a thread of strand's shared worker pool (threads are
+    reused, not started per call).  A call returns a :class:`TaskHandle` at
+    once; ``handle.result()`` waits and gives the return value or raises the
+    exception.  Callbacks run in the worker thread after ``func`` returns.
+
+    Safety check: a coroutine function is refused (calling it in a thread
+    would only create a coroutine object); use ``CoroutineTaskrunner``.
+    """
+
+    def __init__(self, func, *init_args, **kwargs):
+        super().__init__(func, *init_args, **kwargs)
+        if self.safety_checks and inspect.iscoroutinefunction(self.func):
+            raise TypeError(f"{self.name} is a coroutine function: a thread would only "
+                            "create the coroutine, not run it; use CoroutineTaskrunner "
+                            "(or safety_checks=False)")
+
+    def __call__(self, *args, **kwargs):
+        return self._submit(args, kwargs)
+
+    def _submit(self, args, kwargs):
+        outcome = Outcome()
+        return submit_to_pool(self._execute, (args, kwargs, outcome), self.name, outcome)

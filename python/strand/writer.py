@@ -1,0 +1,283 @@
+"""StoreTaskWriter: writes task records to a store for a reader to run."""
+import logging
+import threading
+import time
+import uuid
+
+from ._util import func_name, qualified_name
+from .base import Taskrunner, unwrap
+from .handles import COMPLETE, ERROR, Handle
+from .registry import registry
+from .serialization import get_serializer, secret_key, sign, verify
+from .stores import open_store
+
+log = logging.getLogger("strand")
+
+#: The record fields covered by a task's HMAC signature.
+SIGNED_FIELDS = ("id", "name", "qualname", "func", "func_serializer", "args", "kwargs",
+                 "serializer")
+
+
+class StoreTaskError(Exception):
+    """A store task ended with status ``error``: ``task_id``, ``error_type``
+    (the exception's class name, or ``TaskRefused``) and ``trace`` (the
+    reader's traceback or its reason for refusing the task)."""
+
+    def __init__(self, task_id, record):
+        self.task_id = task_id
+        self.error_type = record.get("error_type")
+        self.trace = record.get("error", "")
+        message = record.get("error_message") or (self.trace.strip().splitlines() or [""])[-1]
+        super().__init__(f"task {task_id} ({record.get('name')}) failed: "
+                         f"{self.error_type}: {message}")
+
+
+class SignatureError(Exception):
+    """A signed payload did not match its HMAC signature."""
+
+
+def record_signature(key, record):
+    """The HMAC signature of a task record's :data:`SIGNED_FIELDS`."""
+    return sign(key, {name: record.get(name) for name in SIGNED_FIELDS})
+
+
+def result_signature(key, task_id, result):
+    """The HMAC signature of a serialized result."""
+    return sign(key, {"id": task_id, "result": result})
+
+
+class StoreTaskWriter(Taskrunner):
+    """When called, writes a task record for ``func`` and the arguments to
+    ``store`` (any MutableMapping, a ``SqliteStore``/``RedisStore``, an
+    SQLite file path or a ``redis://`` URL) and returns a :class:`StoreTask`.
+
+    The record holds ``id``, ``name``, ``qualname``, ``args``, ``kwargs``,
+    ``status`` (``new``), ``time`` and, with ``pickle_func``, ``func``: the
+    function serialized with dill (``pickle_func=True``) or the serializer
+    named.  ``serializer`` (``'pickle'``, ``'dill'``, ``'json'`` or a
+    :class:`strand.Serializer`) packs the arguments and result as bytes;
+    without it they are stored as they are.  ``secret`` signs each record
+    (HMAC-SHA256) so that a reader sharing the secret may load pickled
+    payloads; pickled arguments require it.
+
+    ``read_store`` starts a :class:`StoreTaskReader` on that store, with the
+    writer's secret and ``reader_kwargs``.  ``get_result(task_id)`` replaces
+    reading the result from the record.  The callbacks run in a watcher
+    thread of this process when a task's outcome is written back.
+
+    The function is registered with :data:`strand.registry`, so readers of
+    this process resolve it by name.  Safety check: a lambda without
+    ``pickle_func`` is refused (no reader could find it by name).
+    """
+
+    def __init__(self, func, store, *init_args, read_store=None, pickle_func=False,
+                 get_result=None, serializer=None, secret=None, reader_kwargs=None,
+                 on_iter=None, on_end=None, on_error=None, safety_checks=True, **init_kwargs):
+        super().__init__(func, *init_args, on_iter=on_iter, on_end=on_end, on_error=on_error,
+                         safety_checks=safety_checks, **init_kwargs)
+        self.store = open_store(store)
+        self.get_result = get_result if get_result is None else _callable(get_result)
+        self.func_serializer = _func_serializer(pickle_func)
+        self.serializer = get_serializer(serializer)
+        self._key = secret_key(secret)
+        self._check_config()
+        registry.register(self.func)
+        self.task_id = None
+        self._watcher = _CallbackWatcher(self)
+        self.reader = None
+        if read_store is not None:
+            from .reader import StoreTaskReader
+            self.reader = StoreTaskReader(read_store, secret=secret,
+                                          **(reader_kwargs or {})).listen()
+
+    def _check_config(self):
+        if self.serializer is not None and not self.serializer.trusted and self._key is None:
+            raise ValueError(f"serializer={self.serializer.name!r} needs secret=: readers load "
+                             "pickled arguments only when they are signed")
+        if (self.safety_checks and self.func_serializer is None
+                and func_name(unwrap(self.func)) == "<lambda>"):
+            raise ValueError("a lambda has no name a reader could find it by; use a named "
+                             "function or pickle_func=True (or safety_checks=False)")
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return self._submit(args, kwargs)
+        except Exception as exc:
+            return self._handle_error(exc)
+
+    def _submit(self, args, kwargs):
+        full_args, full_kwargs = self._merged(args, kwargs)
+        task_id = uuid.uuid4().hex
+        self.store[task_id] = self.make_record(task_id, full_args, full_kwargs)
+        self.task_id = task_id
+        task = StoreTask(self, task_id)
+        if self.on_iter or self.on_end or self.on_error:
+            self._watcher.add(task)
+        return task
+
+    def make_record(self, task_id, args, kwargs):
+        """The record a call writes (public so other producers can match it)."""
+        func = unwrap(self.func)
+        record = {"id": task_id, "name": func_name(func), "qualname": qualified_name(func),
+                  "func": None, "func_serializer": None, "args": list(args),
+                  "kwargs": dict(kwargs), "serializer": None}
+        if self.func_serializer is not None:
+            record["func"] = self.func_serializer.dumps(func)
+            record["func_serializer"] = self.func_serializer.name
+        if self.serializer is not None:
+            record["args"] = self.serializer.dumps(list(args))
+            record["kwargs"] = self.serializer.dumps(dict(kwargs))
+            record["serializer"] = self.serializer.name
+        record["signature"] = None if self._key is None else record_signature(self._key, record)
+        record.update(status="new", time=time.time())
+        return record
+
+    @property
+    def result(self):
+        """The result of the last task written: None until it is complete;
+        raises :class:`StoreTaskError` if it failed."""
+        if self.task_id is None:
+            return None
+        task = StoreTask(self, self.task_id)
+        return task.result(0) if task.done() else None
+
+    @property
+    def status(self):
+        """The status of the last task written (None before any)."""
+        return None if self.task_id is None else StoreTask(self, self.task_id).status
+
+    def close(self, timeout=None):
+        """Stop the reader started by ``read_store`` (if any)."""
+        if self.reader is not None:
+            self.reader.stop(timeout)
+
+    def decode_result(self, task_id, record):
+        """The result stored in ``record``, unpacked with the writer's
+        serializer (a pickled result must carry a valid signature)."""
+        if self.get_result is not None:
+            return self.get_result(task_id)
+        value = record.get("result")
+        if self.serializer is None or value is None:
+            return value
+        if not self.serializer.trusted:
+            signature = record.get("result_signature")
+            if not verify(self._key, {"id": task_id, "result": value}, signature):
+                raise SignatureError(f"the result of task {task_id} does not match its "
+                                     "signature; it was not loaded")
+        return self.serializer.loads(value)
+
+
+class StoreTask(Handle):
+    """The handle of one task written to a store: ``id``, ``record``,
+    ``status`` (read from the store), ``done()``, ``join(timeout)``,
+    ``result(timeout)`` (waits; raises :class:`StoreTaskError` if the task
+    failed) and ``exception(timeout)``."""
+
+    def __init__(self, writer, task_id):
+        self.writer = writer
+        self.id = task_id
+        self.name = f"task {task_id} ({writer.name})"
+
+    @property
+    def record(self):
+        """The task's current record in the store."""
+        try:
+            return self.writer.store[self.id]
+        except KeyError:
+            raise LookupError(f"task {self.id} is no longer in the store") from None
+
+    @property
+    def status(self):
+        """``new``, ``running``, ``complete`` or ``error``."""
+        return self.record.get("status")
+
+    def done(self):
+        """True once a reader wrote the outcome back."""
+        return self.status in (COMPLETE, ERROR)
+
+    def _wait(self, timeout):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = 0.001
+        while not self.done():
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                interval = min(interval, remaining)
+            time.sleep(interval)
+            interval = min(interval * 2, 0.1)
+        return True
+
+    def _outcome(self):
+        record = self.record
+        if record.get("status") == ERROR:
+            return None, StoreTaskError(self.id, record)
+        return self.writer.decode_result(self.id, record), None
+
+
+class _CallbackWatcher:
+    """One thread per writer, alive while tasks with callbacks are pending:
+    polls them and runs the callbacks when each is done."""
+
+    def __init__(self, writer):
+        self._writer = writer
+        self._pending = []
+        self._lock = threading.Lock()
+        self._thread = None
+
+    def add(self, task):
+        with self._lock:
+            self._pending.append(task)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name=f"strand-watch-{self._writer.name}")
+                self._thread.start()
+
+    def _run(self):
+        interval = 0.002
+        while True:
+            with self._lock:
+                if not self._pending:
+                    self._thread = None
+                    return
+                pending = list(self._pending)
+            finished = [task for task in pending if self._finished(task)]
+            with self._lock:
+                for task in finished:
+                    self._pending.remove(task)
+            for task in finished:
+                self._deliver(task)
+            interval = 0.002 if finished else min(interval * 2, 0.25)
+            time.sleep(interval)
+
+    @staticmethod
+    def _finished(task):
+        try:
+            return task.done()
+        except Exception:  # the store is unreachable, say: try again later
+            log.exception("strand: could not read the status of %s", task.name)
+            return False
+
+    def _deliver(self, task):
+        writer = self._writer
+        try:
+            writer._deliver(task.result(0))
+        except Exception as exc:
+            try:
+                writer._handle_error(exc)
+            except Exception:
+                log.exception("strand: %s failed and the writer has no on_error", task.name)
+
+
+def _callable(value):
+    if not callable(value):
+        raise TypeError(f"get_result must be callable, got {value!r}")
+    return value
+
+
+def _func_serializer(pickle_func):
+    if pickle_func is False or pickle_func is None:
+        return None
+    if pickle_func is True:
+        return get_serializer("dill")
+    return get_serializer(pickle_func)
