@@ -24,8 +24,10 @@ class TaskPool:
         if current is not None and not current.forked:
             raise _lateral.TaskPoolAlreadyAllocated(
                 "a task pool is already open in this process; use that one")
+        # Eager: an ETL job sized its pool for a burst of work; starting every
+        # thread now keeps thread start-up out of the burst.
         self._core = _lateral.Pool(self._max_workers, "pylateral", self._block,
-                                   not self._enabled)
+                                   not self._enabled, eager=True)
         _lateral.set_current_pool(self._core)
         return self
 
@@ -90,8 +92,9 @@ def task_pool(max_workers=None, timeout=None, block_when_saturated=False):
     """Open the process's task pool: ``with pylateral.task_pool() as pool:``.
 
     ``max_workers``: threads, else ``$PYLATERAL_WORKERS``, else 5 x CPUs.
-    ``timeout``: seconds that exit (or :func:`join`) may wait; then the pool
-    is halted and :class:`PoolTimeoutError` raised.
+    ``timeout``: seconds that the exit (or :func:`join`) may wait; then
+    :class:`PoolTimeoutError` is raised, and as with any exception leaving
+    the block, queued tasks are dropped and running ones interrupted.
     ``block_when_saturated``: the opening thread blocks on a task call while
     ``max_workers`` tasks are already waiting (workers never block).
     """

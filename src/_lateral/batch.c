@@ -361,8 +361,7 @@ static PyObject *batch_result(lat_batch *b, PyObject *args, PyObject *kw)
     if (r < 0)
         return NULL;
     if (r == 0) {
-        PyErr_Format(PyExc_TimeoutError, "the calls did not finish within %g seconds",
-                     timeout);
+        lat_timeout_error(PyExc_TimeoutError, "the calls", timeout, b->n - b->finished);
         return NULL;
     }
     Py_ssize_t i;
@@ -432,7 +431,12 @@ static PyObject *batch_get_results(lat_batch *b, void *c) { (void)c; return Py_N
 static PyObject *batch_get_errors(lat_batch *b, void *c) { (void)c; return Py_NewRef(b->errors ? b->errors : Py_None); }
 static PyObject *batch_get_items(lat_batch *b, void *c) { (void)c; return Py_NewRef(b->items ? b->items : Py_None); }
 static PyObject *batch_get_done(lat_batch *b, void *c) { (void)c; return PyBool_FromLong(b->done); }
-static PyObject *batch_get_cancelled(lat_batch *b, void *c) { (void)c; return PyBool_FromLong(b->cancelled); }
+/* True only when some item was skipped, not merely because one failed. */
+static PyObject *batch_get_cancelled(lat_batch *b, void *c)
+{
+    (void)c;
+    return PyBool_FromLong(b->cancelled && b->next < b->n);
+}
 static PyObject *batch_get_started(lat_batch *b, void *c) { (void)c; return PyLong_FromSsize_t(b->next); }
 static PyObject *batch_get_finished(lat_batch *b, void *c) { (void)c; return PyLong_FromSsize_t(b->finished); }
 

@@ -54,7 +54,8 @@ typedef struct lat_waiter {
 } lat_waiter;
 
 /* Waiter targets that are not objects. */
-extern const char LAT_WAIT_IDLE[], LAT_WAIT_ROOM[], LAT_WAIT_EXIT[], LAT_WAIT_HELP[];
+extern const char LAT_WAIT_IDLE[], LAT_WAIT_ROOM[], LAT_WAIT_EXIT[], LAT_WAIT_HELP[],
+    LAT_WAIT_READY[];
 
 struct lat_pool;
 
@@ -82,6 +83,7 @@ typedef struct lat_pool {
     Py_ssize_t wakes_pending; /* signals sent, not yet consumed */
     Py_ssize_t pending;       /* TASK items queued or running */
     Py_ssize_t room_waiters;  /* threads blocked by block_when_saturated */
+    Py_ssize_t ready;         /* threads that finished starting up */
     uint64_t generation;      /* bumped whenever the queue is dropped */
     int closing, halted, inline_mode, forked, block_when_saturated;
     unsigned long owner_ident;
@@ -139,6 +141,8 @@ typedef int (*lat_pred)(lat_pool *pool, void *arg); /* mu held */
 int lat_wait(lat_pool *pool, const void *target, lat_pred done, void *arg,
              double timeout);                        /* GIL held */
 double lat_now(void);
+void lat_timeout_error(PyObject *exc_type, const char *what, double timeout,
+                       Py_ssize_t left);
 
 /* pool.c */
 int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,

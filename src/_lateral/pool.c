@@ -287,6 +287,10 @@ static void *worker_main(void *arg)
     w->ident = PyThread_get_thread_ident();
     lat_tls_worker = w;
     worker_set_names(pool, w);
+    pthread_mutex_lock(&pool->mu);
+    pool->ready++;
+    lat_wake(pool, LAT_WAIT_READY);
+    pthread_mutex_unlock(&pool->mu);
     lat_item it;
     while (worker_take(pool, &it))
         worker_run(pool, w, &it);
@@ -508,14 +512,42 @@ static int parse_workers(PyObject *obj, Py_ssize_t *out)
     return 0;
 }
 
+static int pool_close_impl(lat_pool *pool, int cancel);
+
+static int pred_all_ready(lat_pool *pool, void *arg)
+{
+    (void)arg;
+    return pool->ready >= pool->nthreads;
+}
+
+/* Starts every worker now and waits until each has its thread state and its
+ * names, so that a burst of work does not pay for thread start-up.
+ * Contract: GIL held (released while waiting). */
+static int start_all_workers(lat_pool *pool)
+{
+    while (pool->nthreads < pool->max_workers) {
+        pthread_mutex_lock(&pool->mu);
+        Py_ssize_t slot = pool->nthreads++;
+        pool->alive++;
+        pthread_mutex_unlock(&pool->mu);
+        if (spawn_worker(pool, slot) < 0) {
+            spawn_failed(pool);
+            PyErr_Format(PyExc_RuntimeError, "can't start worker thread %zd of %zd",
+                         slot + 1, pool->max_workers);
+            return -1;
+        }
+    }
+    return lat_wait(pool, LAT_WAIT_READY, pred_all_ready, NULL, -1) < 0 ? -1 : 0;
+}
+
 static PyObject *pool_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"max_workers", "name_prefix", "block_when_saturated",
-                             "inline", NULL};
+                             "inline", "eager", NULL};
     PyObject *workers_obj, *prefix = NULL;
-    int block = 0, inline_mode = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|Upp:Pool", kwlist, &workers_obj,
-                                     &prefix, &block, &inline_mode))
+    int block = 0, inline_mode = 0, eager = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|Uppp:Pool", kwlist, &workers_obj,
+                                     &prefix, &block, &inline_mode, &eager))
         return NULL;
     Py_ssize_t max_workers;
     if (parse_workers(workers_obj, &max_workers) < 0)
@@ -546,6 +578,15 @@ static PyObject *pool_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     if (live_pools)
         live_pools->live_prev = pool;
     live_pools = pool;
+    if (eager && !inline_mode && start_all_workers(pool) < 0) {
+        PyObject *type_, *value, *tb;
+        PyErr_Fetch(&type_, &value, &tb);
+        if (pool_close_impl(pool, 1) < 0)
+            PyErr_Clear(); /* the start-up error is the one to report */
+        PyErr_Restore(type_, value, tb);
+        Py_DECREF(pool);
+        return NULL;
+    }
     return (PyObject *)pool;
 }
 
@@ -611,9 +652,7 @@ static PyObject *pool_join(lat_pool *pool, PyObject *args, PyObject *kw)
         return NULL;
     }
     if (r == 0) {
-        PyErr_Format(LatErr_PoolTimeout,
-                     "the task pool did not finish within %g seconds "
-                     "(%zd tasks left)", timeout, pool->pending);
+        lat_timeout_error(LatErr_PoolTimeout, "the task pool's tasks", timeout, pool->pending);
         return NULL;
     }
     Py_RETURN_NONE;
@@ -824,7 +863,8 @@ PyTypeObject LatPool_Type = {
     .tp_name = "_lateral.Pool",
     .tp_basicsize = sizeof(lat_pool),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Pool(max_workers, name_prefix='lateral', block_when_saturated=False, inline=False)\n"
+    .tp_doc = "Pool(max_workers, name_prefix='lateral', block_when_saturated=False, inline=False, "
+              "eager=False)\n"
               "--\n\nA pool of worker threads with a FIFO task queue.",
     .tp_new = pool_new,
     .tp_dealloc = (destructor)pool_dealloc,
@@ -866,7 +906,7 @@ void lat_after_fork_child(void)
         }
         p->forked = 1;
         p->waiters = NULL;
-        p->idle = p->wakes_pending = p->alive = p->room_waiters = 0;
+        p->idle = p->wakes_pending = p->alive = p->room_waiters = p->ready = 0;
         p->pending = 0;
         for (Py_ssize_t i = 0; i < p->nthreads; i++)
             p->workers[i].started = 0;

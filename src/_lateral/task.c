@@ -25,6 +25,40 @@ int lat_collect_result(lat_pool *pool, PyObject *group, PyObject *value)
     return 0;
 }
 
+/* "name (file:line)" of a function, or its repr; NULL with an error set. */
+static PyObject *describe_function(PyObject *fn)
+{
+    PyObject *name = PyObject_GetAttrString(fn, "__qualname__");
+    if (name == NULL) {
+        PyErr_Clear();
+        return PyObject_Repr(fn);
+    }
+    PyObject *code = PyObject_GetAttrString(fn, "__code__");
+    PyObject *file = code ? PyObject_GetAttrString(code, "co_filename") : NULL;
+    PyObject *line = file ? PyObject_GetAttrString(code, "co_firstlineno") : NULL;
+    PyObject *text = line ? PyUnicode_FromFormat("%S (%S:%S)", name, file, line)
+                          : Py_NewRef(name);
+    if (line == NULL)
+        PyErr_Clear();
+    Py_XDECREF(line);
+    Py_XDECREF(file);
+    Py_XDECREF(code);
+    Py_DECREF(name);
+    return text;
+}
+
+static void raise_unexpected_return(PyObject *fn, PyObject *res)
+{
+    PyObject *where = describe_function(fn);
+    if (where == NULL)
+        return;
+    PyErr_Format(LatErr_UnexpectedReturn,
+                 "task %U returned a value (%.100s); declare it with "
+                 "@pylateral.task(has_return_value=True) to collect it",
+                 where, Py_TYPE(res)->tp_name);
+    Py_DECREF(where);
+}
+
 /* Turns a call's outcome into the task's: collects or rejects the value.
  * Steals res; returns 0, or -1 with an exception set. */
 static int finish_call(lat_pool *pool, PyObject *group, PyObject *fn,
@@ -36,17 +70,7 @@ static int finish_call(lat_pool *pool, PyObject *group, PyObject *fn,
     if (has_return) {
         r = lat_collect_result(pool, group, res);
     } else if (res != Py_None) {
-        PyObject *name = PyObject_GetAttrString(fn, "__qualname__");
-        if (name == NULL) {
-            PyErr_Clear();
-            name = PyObject_Repr(fn);
-        }
-        if (name != NULL)
-            PyErr_Format(LatErr_UnexpectedReturn,
-                         "task %S returned a value (%.100s); declare it with "
-                         "@pylateral.task(has_return_value=True) to collect it",
-                         name, Py_TYPE(res)->tp_name);
-        Py_XDECREF(name);
+        raise_unexpected_return(fn, res);
         r = -1;
     }
     Py_DECREF(res);
@@ -288,8 +312,7 @@ PyObject *lat_group_wait(lat_group *g, double timeout)
         return NULL;
     }
     if (r == 0) {
-        PyErr_Format(LatErr_PoolTimeout, "the task group did not finish within %g "
-                     "seconds (%zd tasks left)", timeout, g->pending);
+        lat_timeout_error(LatErr_PoolTimeout, "the task group's tasks", timeout, g->pending);
         return NULL;
     }
     Py_RETURN_NONE;

@@ -14,6 +14,23 @@ const char LAT_WAIT_IDLE[] = "idle";
 const char LAT_WAIT_ROOM[] = "room";
 const char LAT_WAIT_EXIT[] = "exit";
 const char LAT_WAIT_HELP[] = "help";
+const char LAT_WAIT_READY[] = "ready";
+
+/* Sets `exc_type` with "<what> did not finish within <timeout> seconds
+ * (<left> left)"; PyErr_Format has no %g, so the number is formatted here. */
+void lat_timeout_error(PyObject *exc_type, const char *what, double timeout,
+                       Py_ssize_t left)
+{
+    char *secs = PyOS_double_to_string(timeout, 'g', 6, 0, NULL);
+    if (secs == NULL)
+        return;
+    if (left >= 0)
+        PyErr_Format(exc_type, "%s did not finish within %s seconds (%zd left)",
+                     what, secs, left);
+    else
+        PyErr_Format(exc_type, "%s did not finish within %s seconds", what, secs);
+    PyMem_Free(secs);
+}
 
 double lat_now(void)
 {

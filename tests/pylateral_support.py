@@ -1,0 +1,194 @@
+"""Shared helpers and fixtures for the pylateral tests.
+
+``LocalSite`` is a stdlib HTTP server on 127.0.0.1 that stands in for the web
+sites of the documents' examples (the tests have no network).  The fixtures
+keep every test independent of the caller's ``PYLATERAL_*`` environment and
+check that no test leaves a pool or a worker thread behind.
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+import _lateral
+
+#: Generous bound for any wait in a test: the machine is small and shared.
+PATIENCE = 20.0
+
+
+class LocalSite:
+    """A threaded HTTP server serving fixed responses, one thread per request.
+
+    ``routes`` maps a request path (query string included) to a body: bytes
+    are served as text, anything else as JSON.  Unknown paths get 404.
+    ``on_request(path)``, if set, runs in the request's thread before the
+    response is written (an exception there turns the response into a 500).
+    """
+
+    def __init__(self, routes=None):
+        self.routes = dict(routes or {})
+        self.on_request = None
+        self.requests = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="local-site", daemon=True)
+
+    def url(self, path):
+        """The absolute URL of ``path`` on this server."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}{path}"
+
+    def start(self):
+        """Serve in a background thread."""
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(PATIENCE)
+
+    def request_count(self, path):
+        """How many requests asked for ``path``."""
+        with self._lock:
+            return self.requests.count(path)
+
+    def _respond(self, handler):
+        with self._lock:
+            self.requests.append(handler.path)
+        hook = self.on_request
+        try:
+            if hook is not None:
+                hook(handler.path)
+        except Exception as exc:  # the client sees the failure as an HTTP 500
+            return self._send(handler, 500, b"", reason=f"on_request failed: {exc!r}")
+        if handler.path not in self.routes:
+            return self._send(handler, 404, b"not found")
+        body = self.routes[handler.path]
+        if isinstance(body, bytes):
+            return self._send(handler, 200, body)
+        return self._send(handler, 200, json.dumps(body).encode(), "application/json")
+
+    @staticmethod
+    def _send(handler, status, body, content_type="text/plain", reason=None):
+        handler.send_response(status, reason)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _handler_class(self):
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                site._respond(self)
+
+            def log_message(self, *args):  # keep the test output clean
+                pass
+
+        return Handler
+
+
+def get_json(url):
+    """``requests.get(url).json()`` with the standard library."""
+    with urllib.request.urlopen(url, timeout=PATIENCE) as response:
+        return json.loads(response.read())
+
+
+def pylateral_threads():
+    """Names of the live threads that belong to a pylateral pool."""
+    return [t.name for t in threading.enumerate() if t.name.startswith("pylateral-")]
+
+
+def wait_until(predicate, timeout=PATIENCE, interval=0.005):
+    """Poll ``predicate`` until it is true; False if ``timeout`` ran out."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+class Counter:
+    """A thread-safe counter that also remembers its highest value."""
+
+    def __init__(self):
+        self.value = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def add(self, n=1):
+        """Add ``n`` (may be negative); returns the new value."""
+        with self._lock:
+            self.value += n
+            self.peak = max(self.peak, self.value)
+            return self.value
+
+
+def child_env():
+    """The current environment without any PYLATERAL_* setting."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYLATERAL_")}
+
+
+def run_child(code, timeout=60):
+    """Run ``code`` in a fresh interpreter; a hang fails the test at ``timeout``."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=timeout, env=child_env())
+
+
+@pytest.fixture
+def local_site():
+    """A running ``LocalSite`` with no routes yet; stopped after the test."""
+    site = LocalSite().start()
+    yield site
+    site.stop()
+
+
+@pytest.fixture(autouse=True)
+def isolated_pylateral(monkeypatch):
+    """Run each test without PYLATERAL_* variables, and make sure it leaves
+    no open pool and no worker thread behind (closing them if it did, so that
+    one failure does not cascade into the following tests)."""
+    monkeypatch.delenv("PYLATERAL_WORKERS", raising=False)
+    monkeypatch.delenv("PYLATERAL_ENABLED", raising=False)
+    yield
+    leftover = _lateral.get_current_pool()
+    if leftover is not None:
+        _lateral.set_current_pool(None)
+        leftover.close(cancel=True)
+        pytest.fail("the test left a pylateral task pool open")
+    assert pylateral_threads() == [], "the test left pylateral threads running"
+
+
+def task_source_line(fn, text):
+    """The line number of the first line of task ``fn`` containing ``text``."""
+    code = pylateral_unwrap(fn).__code__
+    with open(code.co_filename) as source:
+        lines = source.read().splitlines()
+    for number in range(code.co_firstlineno, len(lines) + 1):
+        if text in lines[number - 1]:
+            return number
+    raise AssertionError(f"{text!r} not found in {fn.__name__}")
+
+
+def pylateral_unwrap(fn):
+    """The plain function under a ``@pylateral.task``."""
+    return getattr(fn, "__wrapped__", fn)
+
+
+__all__ = [
+    "Counter", "LocalSite", "PATIENCE", "child_env", "get_json",
+    "isolated_pylateral", "local_site", "pylateral_threads",
+    "pylateral_unwrap", "run_child", "task_source_line", "wait_until",
+]
