@@ -392,6 +392,7 @@ static int spawn_failed(lat_pool *pool)
 int lat_pool_enqueue(lat_pool *pool, lat_item *it)
 {
     Py_ssize_t slot = -1;
+    int signal_idle = 0;
     pthread_mutex_lock(&pool->mu);
     if (lat_queue_push(&pool->q, it) < 0) {
         pthread_mutex_unlock(&pool->mu);
@@ -406,7 +407,7 @@ int lat_pool_enqueue(lat_pool *pool, lat_item *it)
     }
     if (pool->idle > pool->wakes_pending) {
         pool->wakes_pending++;
-        pthread_cond_signal(&pool->work_cv);
+        signal_idle = 1;
     } else if (pool->nthreads < pool->max_workers) {
         slot = pool->nthreads++;
         pool->alive++;
@@ -414,6 +415,11 @@ int lat_pool_enqueue(lat_pool *pool, lat_item *it)
         lat_wake(pool, LAT_WAIT_HELP);
     }
     pthread_mutex_unlock(&pool->mu);
+    /* Signalled after unlocking, so the woken worker does not go straight
+     * back to sleep on mu.  No wake-up is lost: an idle worker counted
+     * under mu is inside pthread_cond_wait. */
+    if (signal_idle)
+        pthread_cond_signal(&pool->work_cv);
     if (slot >= 0 && spawn_worker(pool, slot) < 0)
         return spawn_failed(pool);
     return 0;

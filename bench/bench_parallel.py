@@ -1,0 +1,174 @@
+"""Throughput of parallel.map against the standard library, in one run.
+
+    python bench/bench_parallel.py [--repeat N] [--check]
+
+Every measurement is repeated and the best run kept; the contenders are
+measured in turn, round after round, so that a burst of load on this shared
+machine hits them alike.  Pools are opened (and warmed by one call) before
+the timed calls: parallel keeps its pools open between calls, and the
+standard pools are kept open here too.  The cold rows time a first call,
+pool start included, for both.
+
+--check exits non-zero unless the targets hold:
+  thread:  parallel.map >= ThreadPool.map and >= 40 x ThreadPoolExecutor.map
+  process: parallel.process.map >= multiprocessing.Pool.map, and a CPU-bound
+           map of 2 x CPUs items >= 1.8 x faster than running them serially
+           (checked when the machine has at least 2 CPUs).
+"""
+import argparse
+import concurrent.futures
+import multiprocessing
+import multiprocessing.pool
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+
+import parallel  # noqa: E402
+
+THREAD_ITEMS = 200_000
+EXECUTOR_ITEMS = 20_000   # ThreadPoolExecutor.map is too slow for 200,000
+PROCESS_ITEMS = 20_000
+CPU_SECONDS = 0.4         # per CPU-bound item, roughly
+
+
+def noop(x):
+    return x
+
+
+def spin(n):
+    """CPU-bound: a pure-Python loop of n steps."""
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+
+
+def best_of(rounds, contenders):
+    """{name: best seconds} over `rounds` rounds of every contender in turn."""
+    best = {name: float("inf") for name in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def bench_threads(rounds):
+    items = list(range(THREAD_ITEMS))
+    few = items[:EXECUTOR_ITEMS]
+    with multiprocessing.pool.ThreadPool() as pool, \
+            concurrent.futures.ThreadPoolExecutor() as executor:
+        pool.map(noop, items[:100])
+        list(executor.map(noop, items[:100]))
+        parallel.map(noop, items[:100])
+        best = best_of(rounds, {
+            "parallel.map (thread)": lambda: parallel.map(noop, items),
+            "ThreadPool.map": lambda: pool.map(noop, items),
+        })
+        best.update(best_of(max(1, rounds // 3), {
+            "ThreadPoolExecutor.map": lambda: list(executor.map(noop, few)),
+        }))
+    return {
+        "parallel.map (thread)": THREAD_ITEMS / best["parallel.map (thread)"],
+        "ThreadPool.map": THREAD_ITEMS / best["ThreadPool.map"],
+        "ThreadPoolExecutor.map": EXECUTOR_ITEMS / best["ThreadPoolExecutor.map"],
+    }
+
+
+def bench_processes(rounds):
+    items = list(range(PROCESS_ITEMS))
+    parallel.shutdown()
+    start = time.perf_counter()
+    parallel.process.map(noop, items)
+    cold_parallel = time.perf_counter() - start
+    start = time.perf_counter()
+    with multiprocessing.Pool() as pool:
+        pool.map(noop, items)
+        cold_pool = time.perf_counter() - start
+        best = best_of(rounds, {
+            "parallel.process.map": lambda: parallel.process.map(noop, items),
+            "multiprocessing.Pool.map": lambda: pool.map(noop, items),
+        })
+    return {
+        "parallel.process.map": PROCESS_ITEMS / best["parallel.process.map"],
+        "multiprocessing.Pool.map": PROCESS_ITEMS / best["multiprocessing.Pool.map"],
+        "parallel.process.map, cold": PROCESS_ITEMS / cold_parallel,
+        "multiprocessing.Pool.map, cold": PROCESS_ITEMS / cold_pool,
+    }
+
+
+def bench_cpu_bound():
+    """(speedup, items, workers) of parallel.process.map over a serial loop."""
+    cpus = parallel._params.default_process_workers()
+    steps = _calibrate(CPU_SECONDS)
+    work = [steps] * (2 * cpus)
+    parallel.process.map(spin, [1] * cpus)  # pool started
+    start = time.perf_counter()
+    expected = [spin(n) for n in work]
+    serial = time.perf_counter() - start
+    start = time.perf_counter()
+    results = parallel.process.map(spin, work)
+    elapsed = time.perf_counter() - start
+    assert results == expected
+    return serial / elapsed, len(work), cpus
+
+
+def _calibrate(seconds):
+    steps = 100_000
+    start = time.perf_counter()
+    spin(steps)
+    return max(1, int(steps * seconds / (time.perf_counter() - start)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=15, help="rounds per measurement")
+    parser.add_argument("--check", action="store_true", help="fail unless targets hold")
+    args = parser.parse_args()
+
+    threads = bench_threads(args.repeat)
+    processes = bench_processes(args.repeat)
+    speedup, cpu_items, cpus = bench_cpu_bound()
+    parallel.shutdown()
+
+    rows = [(name, rate) for name, rate in threads.items()]
+    rows += [(name, rate) for name, rate in processes.items()]
+    print(f"{'benchmark':44} {'items/s':>14}")
+    for name, rate in rows:
+        print(f"{name:44} {rate:>14,.0f}")
+    ratios = {
+        "thread: parallel.map / ThreadPool.map":
+            threads["parallel.map (thread)"] / threads["ThreadPool.map"],
+        "thread: parallel.map / ThreadPoolExecutor.map":
+            threads["parallel.map (thread)"] / threads["ThreadPoolExecutor.map"],
+        "process: parallel / multiprocessing.Pool":
+            processes["parallel.process.map"] / processes["multiprocessing.Pool.map"],
+        "process cold: parallel / multiprocessing.Pool":
+            processes["parallel.process.map, cold"] / processes["multiprocessing.Pool.map, cold"],
+        f"process CPU-bound speedup ({cpu_items} items, {cpus} CPUs)": speedup,
+    }
+    print()
+    for name, ratio in ratios.items():
+        print(f"{name:60} {ratio:6.2f}x")
+
+    if args.check:
+        failures = []
+        if ratios["thread: parallel.map / ThreadPool.map"] < 1:
+            failures.append("parallel.map slower than ThreadPool.map")
+        if ratios["thread: parallel.map / ThreadPoolExecutor.map"] < 40:
+            failures.append("parallel.map under 40 x ThreadPoolExecutor.map")
+        if ratios["process: parallel / multiprocessing.Pool"] < 1:
+            failures.append("parallel.process.map slower than multiprocessing.Pool.map")
+        if cpus >= 2 and speedup < 1.8:
+            failures.append(f"CPU-bound speedup {speedup:.2f} < 1.8")
+        for failure in failures:
+            print("FAILED:", failure)
+        return 1 if failures else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

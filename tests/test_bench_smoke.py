@@ -1,0 +1,57 @@
+"""Smoke test of bench/bench_core.py: it runs end to end and prints its table.
+
+No timing is asserted (the machine is shared and noisy); only that every
+measurement ran for this project and ThreadPoolExecutor and was reported.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                     "bench", "bench_core.py")
+MEASUREMENT_NAMES = ("throughput", "makespan", "memory per queued task", "latency")
+MEASURED_LIBRARIES = ("pylateral (ours)", "ThreadPoolExecutor")
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One `--quick --skip-published` run: (completed process, JSON figures)."""
+    json_path = tmp_path_factory.mktemp("bench") / "figures.json"
+    proc = subprocess.run(
+        [sys.executable, BENCH, "--quick", "--skip-published", "--json", str(json_path)],
+        capture_output=True, text=True, timeout=180)
+    data = json.loads(json_path.read_text()) if json_path.exists() else None
+    return proc, data
+
+
+def test_quick_run_exits_zero(quick_run):
+    proc, _ = quick_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_table_has_header_and_a_verdict_for_each_measurement(quick_run):
+    proc, _ = quick_run
+    lines = proc.stdout.splitlines()
+    header = [line for line in lines if line.startswith("measurement")]
+    assert header, proc.stdout
+    for column in MEASURED_LIBRARIES + ("target", "result"):
+        assert column in header[0]
+    for name in MEASUREMENT_NAMES:
+        verdicts = [line for line in lines
+                    if name in line and line.rstrip().endswith(("PASS", "MISS"))]
+        assert verdicts, f"no PASS/MISS row for {name!r} in:\n{proc.stdout}"
+    assert "error" not in proc.stdout, proc.stdout
+
+
+def test_json_holds_a_figure_per_measurement_and_library(quick_run):
+    proc, data = quick_run
+    assert data is not None, proc.stdout + proc.stderr
+    measured = {(f["measurement"], f["library"]) for f in data["figures"]
+                if "error" not in f and f["value"] > 0}
+    for name in MEASUREMENT_NAMES:
+        for library in MEASURED_LIBRARIES:
+            assert (name, library) in measured, (name, library)
+    assert data["cpu_count"] == os.cpu_count()
