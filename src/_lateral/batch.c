@@ -108,10 +108,9 @@ void lat_batch_run_ticket(lat_batch *b)
 {
     while (!b->cancelled && b->next < b->n) {
         Py_ssize_t i = b->next++;
-        PyObject *res = call_item(b, PyList_GET_ITEM(b->items, i));
-        if (res != NULL)
-            PyList_SetItem(b->results, i, res);
-        else
+        PyObject *res = call_item(b, PyTuple_GET_ITEM(b->items, i));
+        /* results is exposed: a user may have shrunk it meanwhile. */
+        if (res == NULL || PyList_SetItem(b->results, i, res) < 0)
             store_error(b, i);
         b->finished++;
     }
@@ -137,7 +136,7 @@ static lat_batch *batch_create(lat_pool *pool, PyObject *fn, PyObject *items,
     if (b == NULL)
         return NULL;
     b->fn = Py_XNewRef(fn);
-    b->items = PySequence_List(items);
+    b->items = PySequence_Tuple(items);
     b->extras = extras ? PyDict_Copy(extras) : NULL;
     b->arg_type = Py_XNewRef(arg_type);
     b->pool = (lat_pool *)Py_NewRef(pool);
@@ -152,7 +151,7 @@ static lat_batch *batch_create(lat_pool *pool, PyObject *fn, PyObject *items,
         Py_DECREF(b);
         return NULL;
     }
-    b->n = PyList_GET_SIZE(b->items);
+    b->n = PyTuple_GET_SIZE(b->items);
     b->results = PyList_New(b->n);
     if (b->results == NULL) {
         Py_DECREF(b);
@@ -288,6 +287,8 @@ static int pred_done_or_work(lat_pool *pool, void *arg)
 static int batch_wait_done(lat_batch *b, double timeout)
 {
     lat_pool *pool = b->pool;
+    if (pool->forked)  /* its tickets stayed in the parent: it never ends here */
+        return lat_pool_check_usable(pool);
     lat_worker *w = lat_tls_worker;
     int helper = w != NULL && w->pool == pool;
     double deadline = timeout >= 0 ? lat_now() + timeout : -1;
@@ -429,7 +430,7 @@ static int batch_clear(lat_batch *b)
 
 static PyObject *batch_get_results(lat_batch *b, void *c) { (void)c; return Py_NewRef(b->results ? b->results : Py_None); }
 static PyObject *batch_get_errors(lat_batch *b, void *c) { (void)c; return Py_NewRef(b->errors ? b->errors : Py_None); }
-static PyObject *batch_get_items(lat_batch *b, void *c) { (void)c; return Py_NewRef(b->items ? b->items : Py_None); }
+static PyObject *batch_get_items(lat_batch *b, void *c) { (void)c; return b->items ? PySequence_List(b->items) : Py_NewRef(Py_None); }
 static PyObject *batch_get_done(lat_batch *b, void *c) { (void)c; return PyBool_FromLong(b->done); }
 /* True only when some item was skipped, not merely because one failed. */
 static PyObject *batch_get_cancelled(lat_batch *b, void *c)

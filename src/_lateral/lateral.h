@@ -100,7 +100,7 @@ typedef struct {
     PyObject_HEAD
     Py_ssize_t pending;       /* under the pool's mu */
     PyObject *results;        /* list */
-    lat_pool *pool;           /* borrowed; set while tasks are out */
+    lat_pool *pool;           /* strong; the pool its tasks go to */
     PyObject *saved_group;    /* group this one replaced on __enter__ */
     int entered;
 } lat_group;
@@ -108,7 +108,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     PyObject *fn;             /* NULL: items are (fn, args, kwargs) */
-    PyObject *items;          /* list */
+    PyObject *items;          /* tuple: immutable, so workers can index it */
     PyObject *results;        /* list, one slot per item */
     PyObject *errors;         /* dict index -> exception */
     PyObject *extras;         /* dict or NULL */
@@ -154,13 +154,13 @@ void lat_pool_record_error(lat_pool *pool, lat_worker *w);
 void lat_account_done(lat_pool *pool, const lat_item *it); /* mu held */
 void lat_item_clear(lat_item *it);                         /* GIL held */
 int lat_pool_help_one(lat_pool *pool, lat_worker *w);      /* GIL held */
-void lat_before_fork(void);
-void lat_after_fork_parent(void);
 void lat_after_fork_child(void);
 int lat_shutdown_all(void);
 
 /* task.c */
 int lat_collect_result(lat_pool *pool, PyObject *group, PyObject *value);
+int lat_finish_call(lat_pool *pool, PyObject *group, PyObject *fn,
+                    int has_return, PyObject *res);   /* steals res */
 void lat_run_task(lat_pool *pool, lat_item *it);
 PyObject *lat_group_wait(lat_group *g, double timeout);
 

@@ -42,22 +42,6 @@ static PyObject *in_worker(PyObject *mod, PyObject *unused)
     return PyBool_FromLong(lat_tls_worker != NULL);
 }
 
-static PyObject *before_fork(PyObject *mod, PyObject *unused)
-{
-    (void)mod;
-    (void)unused;
-    lat_before_fork();
-    Py_RETURN_NONE;
-}
-
-static PyObject *after_fork_parent(PyObject *mod, PyObject *unused)
-{
-    (void)mod;
-    (void)unused;
-    lat_after_fork_parent();
-    Py_RETURN_NONE;
-}
-
 static PyObject *after_fork_child(PyObject *mod, PyObject *unused)
 {
     (void)mod;
@@ -84,8 +68,6 @@ static PyMethodDef module_methods[] = {
      "current_group()\n--\n\nThe task group of this thread, or None."},
     {"in_worker", in_worker, METH_NOARGS,
      "in_worker()\n--\n\nTrue in a worker thread of any pool."},
-    {"_before_fork", before_fork, METH_NOARGS, NULL},
-    {"_after_fork_parent", after_fork_parent, METH_NOARGS, NULL},
     {"_after_fork_child", after_fork_child, METH_NOARGS, NULL},
     {"shutdown_all", shutdown_all, METH_NOARGS,
      "shutdown_all()\n--\n\nCancel and close every open pool (run at exit)."},
@@ -153,35 +135,26 @@ static int add_type(PyObject *mod, PyTypeObject *type, const char *name)
     return 0;
 }
 
-/* os.register_at_fork(...) and atexit.register(shutdown_all). */
+/* os.register_at_fork(after_in_child=...) and atexit.register(shutdown_all). */
 static int register_hooks(PyObject *mod)
 {
     PyObject *os = PyImport_ImportModule("os");
     PyObject *atexit = os ? PyImport_ImportModule("atexit") : NULL;
-    PyObject *before = atexit ? PyObject_GetAttrString(mod, "_before_fork") : NULL;
-    PyObject *parent = before ? PyObject_GetAttrString(mod, "_after_fork_parent") : NULL;
-    PyObject *child = parent ? PyObject_GetAttrString(mod, "_after_fork_child") : NULL;
+    PyObject *child = atexit ? PyObject_GetAttrString(mod, "_after_fork_child") : NULL;
     PyObject *shut = child ? PyObject_GetAttrString(mod, "shutdown_all") : NULL;
-    int rc = -1;
-    if (shut != NULL) {
-        PyObject *reg = PyObject_GetAttrString(os, "register_at_fork");
-        PyObject *kw = reg ? Py_BuildValue("{sOsOsO}", "before", before,
-                                           "after_in_parent", parent,
-                                           "after_in_child", child) : NULL;
-        PyObject *empty = kw ? PyTuple_New(0) : NULL;
-        PyObject *r1 = empty ? PyObject_Call(reg, empty, kw) : NULL;
-        PyObject *r2 = r1 ? PyObject_CallMethod(atexit, "register", "O", shut) : NULL;
-        rc = r2 ? 0 : -1;
-        Py_XDECREF(r2);
-        Py_XDECREF(r1);
-        Py_XDECREF(empty);
-        Py_XDECREF(kw);
-        Py_XDECREF(reg);
-    }
+    PyObject *reg = shut ? PyObject_GetAttrString(os, "register_at_fork") : NULL;
+    PyObject *kw = reg ? Py_BuildValue("{sO}", "after_in_child", child) : NULL;
+    PyObject *empty = kw ? PyTuple_New(0) : NULL;
+    PyObject *r1 = empty ? PyObject_Call(reg, empty, kw) : NULL;
+    PyObject *r2 = r1 ? PyObject_CallMethod(atexit, "register", "O", shut) : NULL;
+    int rc = r2 ? 0 : -1;
+    Py_XDECREF(r2);
+    Py_XDECREF(r1);
+    Py_XDECREF(empty);
+    Py_XDECREF(kw);
+    Py_XDECREF(reg);
     Py_XDECREF(shut);
     Py_XDECREF(child);
-    Py_XDECREF(parent);
-    Py_XDECREF(before);
     Py_XDECREF(atexit);
     Py_XDECREF(os);
     return rc;

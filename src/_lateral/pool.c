@@ -198,11 +198,15 @@ static int worker_sleep_take(lat_pool *pool, lat_item *it)
     PyThreadState *ts = PyEval_SaveThread();
     pthread_mutex_lock(&pool->mu);
     pool->idle++;
-    while (pool->q.len == 0 && !pool->closing)
+    while (pool->q.len == 0 && !pool->closing) {
         pthread_cond_wait(&pool->work_cv, &pool->mu);
+        /* This wake used up a signal even when another thread took the item
+         * first: a count left behind would keep idle workers asleep while
+         * items wait in the queue. */
+        if (pool->wakes_pending > 0)
+            pool->wakes_pending--;
+    }
     pool->idle--;
-    if (pool->wakes_pending > 0)
-        pool->wakes_pending--;
     int got = lat_queue_pop(&pool->q, it);
     if (got)
         note_pop(pool);
@@ -317,6 +321,11 @@ static int spawn_worker(lat_pool *pool, Py_ssize_t slot)
     Py_INCREF(pool);
     sigset_t all, old;
     sigfillset(&all);
+    /* Faults stay deliverable: blocked, they kill the process silently and
+     * faulthandler / sanitizers cannot report a crash in a task. */
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        sigdelset(&all, faults[i]);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int rc = pthread_create(&w->thread, NULL, worker_main, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -480,6 +489,17 @@ int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,
             goto fail;
         if (pool->first_error != NULL) {
             lat_pool_deliver_error(pool);
+            goto fail;
+        }
+    }
+    if (group != NULL) {
+        lat_group *g = (lat_group *)group;
+        if (g->pool == NULL) {
+            g->pool = (lat_pool *)Py_NewRef(pool);
+        } else if (g->pool != pool) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "a task group can only wait for tasks of one pool; "
+                            "this task goes to another pool");
             goto fail;
         }
     }
@@ -735,11 +755,9 @@ static PyObject *pool_submit_method(lat_pool *pool, PyObject *args, PyObject *kw
         PyObject *res = PyObject_Call(fn, fargs, fkw);
         Py_DECREF(fargs);
         Py_XDECREF(fkw);
-        if (res && has_return && lat_collect_result(pool, lat_tls_group, res) < 0)
-            Py_CLEAR(res);
-        if (res == NULL)
+        /* Same rules as a threaded task (UnexpectedReturnValueError). */
+        if (lat_finish_call(pool, lat_tls_group, fn, has_return, res) < 0)
             return NULL;
-        Py_DECREF(res);
         Py_RETURN_NONE;
     }
     if (lat_pool_submit(pool, fn, fargs, fkw, has_return ? TASK_HAS_RETURN : 0,
@@ -758,15 +776,27 @@ static PyObject *pool_exit(lat_pool *pool, PyObject *args)
 {
     PyObject *et = PyTuple_GET_SIZE(args) > 0 ? PyTuple_GET_ITEM(args, 0) : Py_None;
     int failed = et != Py_None;
-    PyObject *r = failed ? Py_NewRef(Py_None) : pool_join(pool, NULL, NULL);
-    int cancel = r == NULL || failed;
-    if (pool_close_impl(pool, cancel) < 0) {
+    PyObject *r = NULL;
+    if (!failed) {
+        /* PyArg_ParseTupleAndKeywords needs a tuple, never NULL. */
+        PyObject *noargs = PyTuple_New(0);
+        r = noargs ? pool_join(pool, noargs, NULL) : NULL;
+        Py_XDECREF(noargs);
+    }
+    /* Keep join's error aside while close() waits and may run Python code. */
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (pool_close_impl(pool, failed || r == NULL) < 0) {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
         Py_XDECREF(r);
         return NULL;
     }
-    if (r == NULL)
+    PyErr_Restore(type, value, tb);
+    if (!failed && r == NULL)
         return NULL;
-    Py_DECREF(r);
+    Py_XDECREF(r);
     Py_RETURN_FALSE;
 }
 
@@ -883,33 +913,25 @@ PyTypeObject LatPool_Type = {
 
 /* ---- process-wide events ----------------------------------------------- */
 
-/* Contract (all three): run by os.register_at_fork hooks, GIL held. */
-void lat_before_fork(void)
-{
-    for (lat_pool *p = live_pools; p; p = p->live_next)
-        if (!p->forked)
-            pthread_mutex_lock(&p->mu);
-}
-
-void lat_after_fork_parent(void)
-{
-    for (lat_pool *p = live_pools; p; p = p->live_next)
-        if (!p->forked)
-            pthread_mutex_unlock(&p->mu);
-}
-
+/* Run by an os.register_at_fork(after_in_child=...) hook, GIL held.
+ * mu is deliberately not held across the fork: before-fork hooks run Python
+ * code (which may hand the GIL to a worker that then blocks on mu while
+ * holding the GIL), so locking it there could deadlock the parent. */
 /* In the child only this thread exists: the workers, their waits and their
- * queue belong to the parent. */
+ * queue belong to the parent.  This thread held the GIL at the fork, so it
+ * was not inside mu; if mu is locked, a worker was popping an item without
+ * the GIL and the queue may be half-updated: leak it rather than decref
+ * garbage. */
 void lat_after_fork_child(void)
 {
     lat_tls_worker = NULL;
     lat_tls_group = NULL;
     for (lat_pool *p = live_pools; p; p = p->live_next) {
-        if (!p->forked) {
-            pthread_mutex_unlock(&p->mu);
-            memset(&p->work_cv, 0, sizeof p->work_cv);
-            pthread_cond_init(&p->work_cv, NULL);
-        }
+        int queue_intact = pthread_mutex_trylock(&p->mu) == 0;
+        memset(&p->mu, 0, sizeof p->mu);
+        pthread_mutex_init(&p->mu, NULL);
+        memset(&p->work_cv, 0, sizeof p->work_cv);
+        pthread_cond_init(&p->work_cv, NULL);
         p->forked = 1;
         p->waiters = NULL;
         p->idle = p->wakes_pending = p->alive = p->room_waiters = p->ready = 0;
@@ -918,7 +940,8 @@ void lat_after_fork_child(void)
             p->workers[i].started = 0;
         lat_queue dropped;
         lat_queue_take_all(&p->q, &dropped);
-        clear_dropped(&dropped);
+        if (queue_intact)
+            clear_dropped(&dropped);
     }
 }
 

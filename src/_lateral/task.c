@@ -61,8 +61,8 @@ static void raise_unexpected_return(PyObject *fn, PyObject *res)
 
 /* Turns a call's outcome into the task's: collects or rejects the value.
  * Steals res; returns 0, or -1 with an exception set. */
-static int finish_call(lat_pool *pool, PyObject *group, PyObject *fn,
-                       int has_return, PyObject *res)
+int lat_finish_call(lat_pool *pool, PyObject *group, PyObject *fn,
+                    int has_return, PyObject *res)
 {
     if (res == NULL)
         return -1;
@@ -83,7 +83,7 @@ void lat_run_task(lat_pool *pool, lat_item *it)
     PyObject *saved = lat_tls_group;
     lat_tls_group = it->owner;
     PyObject *res = PyObject_Call(it->fn, it->args, it->kwargs);
-    if (finish_call(pool, it->owner, it->fn, it->flags & TASK_HAS_RETURN, res) < 0)
+    if (lat_finish_call(pool, it->owner, it->fn, it->flags & TASK_HAS_RETURN, res) < 0)
         lat_pool_record_error(pool, lat_tls_worker);
     lat_tls_group = saved;
 }
@@ -92,7 +92,7 @@ static PyObject *task_call_inline(lat_task *t, lat_pool *pool, PyObject *const *
                                   size_t nargsf, PyObject *kwnames)
 {
     PyObject *res = PyObject_Vectorcall(t->fn, args, nargsf, kwnames);
-    if (finish_call(pool, lat_tls_group, t->fn, t->has_return, res) < 0)
+    if (lat_finish_call(pool, lat_tls_group, t->fn, t->has_return, res) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -259,7 +259,9 @@ static PyObject *group_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 static int pred_group(lat_pool *pool, void *arg)
 {
     lat_group *g = arg;
-    return g->pending == 0 || pool->first_error != NULL || pool->closing;
+    /* Not pool->closing: close() without cancel still runs the group's
+     * tasks, and with cancel it drops or interrupts them, so pending ends. */
+    return g->pending == 0 || pool->first_error != NULL;
 }
 
 static int pred_group_or_work(lat_pool *pool, void *arg)
@@ -326,7 +328,7 @@ static PyObject *group_enter(lat_group *g, PyObject *unused)
         return NULL;
     }
     g->entered = 1;
-    g->pool = lat_current_pool;
+    g->pool = (lat_pool *)Py_XNewRef(lat_current_pool);
     g->saved_group = Py_XNewRef(lat_tls_group);
     lat_tls_group = Py_NewRef(g);
     return Py_NewRef(g);
@@ -374,6 +376,7 @@ static void group_dealloc(lat_group *g)
     PyObject_GC_UnTrack(g);
     Py_CLEAR(g->results);
     Py_CLEAR(g->saved_group);
+    Py_CLEAR(g->pool);
     Py_TYPE(g)->tp_free((PyObject *)g);
 }
 
@@ -381,6 +384,7 @@ static int group_traverse(lat_group *g, visitproc visit, void *arg)
 {
     Py_VISIT(g->results);
     Py_VISIT(g->saved_group);
+    Py_VISIT(g->pool);
     return 0;
 }
 
@@ -388,6 +392,7 @@ static int group_clear(lat_group *g)
 {
     Py_CLEAR(g->results);
     Py_CLEAR(g->saved_group);
+    Py_CLEAR(g->pool);
     return 0;
 }
 
