@@ -85,7 +85,7 @@ typedef struct lat_pool {
     Py_ssize_t room_waiters;  /* threads blocked by block_when_saturated */
     Py_ssize_t ready;         /* threads that finished starting up */
     uint64_t generation;      /* bumped whenever the queue is dropped */
-    int closing, halted, inline_mode, forked, block_when_saturated;
+    int closing, cancelling, inline_mode, forked, block_when_saturated;
     unsigned long owner_ident;
     long owner_pid;
     PyObject *name_prefix;    /* str */

@@ -369,8 +369,18 @@ int lat_pool_check_usable(lat_pool *pool)
         return -1;
     }
     if (pool->closing) {
-        PyErr_SetString(PyExc_RuntimeError, "the task pool is closed");
-        return -1;
+        lat_worker *w = lat_tls_worker;
+        if (w == NULL || w->pool != pool) {
+            PyErr_SetString(PyExc_RuntimeError, "the task pool is closed");
+            return -1;
+        }
+        /* One of the pool's own tasks: close() waits for the threads, and a
+         * thread leaves only when the queue is empty, so without cancel its
+         * children still run.  With cancel the task ends quietly. */
+        if (pool->cancelling) {
+            PyErr_SetString(LatErr_Cancelled, "the task pool is being cancelled");
+            return -1;
+        }
     }
     return 0;
 }
@@ -707,6 +717,8 @@ static int pool_close_impl(lat_pool *pool, int cancel)
         return -1;
     pthread_mutex_lock(&pool->mu);
     pool->closing = 1;
+    if (cancel)
+        pool->cancelling = 1;
     pthread_cond_broadcast(&pool->work_cv);
     lat_wake(pool, NULL);
     pthread_mutex_unlock(&pool->mu);

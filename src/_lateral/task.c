@@ -29,8 +29,9 @@ int lat_collect_result(lat_pool *pool, PyObject *group, PyObject *value)
 static PyObject *describe_function(PyObject *fn)
 {
     PyObject *name = PyObject_GetAttrString(fn, "__qualname__");
-    if (name == NULL) {
+    if (name == NULL || !PyUnicode_Check(name)) {  /* "%U" below needs a str */
         PyErr_Clear();
+        Py_XDECREF(name);
         return PyObject_Repr(fn);
     }
     PyObject *code = PyObject_GetAttrString(fn, "__code__");
@@ -112,17 +113,14 @@ static PyObject *kwargs_from_kwnames(PyObject *const *values, PyObject *kwnames)
     return kw;
 }
 
-static PyObject *task_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf,
-                                 PyObject *kwnames)
+/* Packs the call and queues it.  Returns 0, or -1 with an exception set. */
+static int task_submit(lat_task *t, lat_pool *pool, PyObject *const *args,
+                       size_t nargsf, PyObject *kwnames)
 {
-    lat_task *t = (lat_task *)op;
-    lat_pool *pool = lat_current_pool;
-    if (pool == NULL || pool->inline_mode)
-        return task_call_inline(t, pool, args, nargsf, kwnames);
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     PyObject *tuple = PyTuple_New(nargs);
     if (tuple == NULL)
-        return NULL;
+        return -1;
     for (Py_ssize_t i = 0; i < nargs; i++)
         PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
     PyObject *kw = NULL;
@@ -130,11 +128,26 @@ static PyObject *task_vectorcall(PyObject *op, PyObject *const *args, size_t nar
         kw = kwargs_from_kwnames(args + nargs, kwnames);
         if (kw == NULL) {
             Py_DECREF(tuple);
-            return NULL;
+            return -1;
         }
     }
-    if (lat_pool_submit(pool, t->fn, tuple, kw, t->has_return ? TASK_HAS_RETURN : 0,
-                        lat_tls_group) < 0)
+    return lat_pool_submit(pool, t->fn, tuple, kw, t->has_return ? TASK_HAS_RETURN : 0,
+                           lat_tls_group);
+}
+
+static PyObject *task_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf,
+                                 PyObject *kwnames)
+{
+    lat_task *t = (lat_task *)op;
+    lat_pool *pool = lat_current_pool;
+    if (pool == NULL || pool->inline_mode)
+        return task_call_inline(t, pool, args, nargsf, kwnames);
+    /* The allocations may run a GC pass whose finalizers replace (and free)
+     * the current pool: keep the one this call started with alive. */
+    Py_INCREF(pool);
+    int rc = task_submit(t, pool, args, nargsf, kwnames);
+    Py_DECREF(pool);
+    if (rc < 0)
         return NULL;
     Py_RETURN_NONE;
 }
