@@ -966,6 +966,15 @@ static lat_pool *first_open_pool(void)
     return NULL;
 }
 
+/* A task error that no thread collected is printed, not lost. */
+static void report_uncollected_error(lat_pool *pool)
+{
+    if (pool->first_error == NULL)
+        return;
+    lat_pool_deliver_error(pool);
+    PyErr_WriteUnraisable((PyObject *)pool);
+}
+
 int lat_shutdown_all(void)
 {
     lat_pool *p;
@@ -974,6 +983,8 @@ int lat_shutdown_all(void)
     while ((p = first_open_pool()) != NULL) {
         Py_INCREF(p);
         int r = pool_close_impl(p, 1);
+        if (r == 0)
+            report_uncollected_error(p);
         Py_DECREF(p);
         if (r < 0)
             return -1;
