@@ -1,0 +1,436 @@
+"""Runs on concurrent.futures executors: parallel's process pools, and any
+Executor passed as ``executor=`` (used as is, never shut down).
+
+Work is cut into units -- chunks of items for process pools, one item per
+future for other executors -- submitted in input order.  Completion callbacks
+record each unit's results, submit the next units when ``max_workers``
+limits the calls in flight, and, on the first error when errors are not
+silenced, cancel the units after it.
+"""
+import concurrent.futures
+import itertools
+import os
+import threading
+import time
+
+from . import _processes, _worker
+from .exceptions import SerializationError, WorkerProcessError
+from .models import ListResult
+
+_PENDING, _SUBMITTED, _FINISHED = 0, 1, 2
+_tokens = itertools.count()
+
+
+class Unit:
+    """Items ``start``..``end - 1`` sent as one submission."""
+
+    __slots__ = ("start", "end", "future", "state", "value", "dropped")
+
+    def __init__(self, start, end):
+        self.start = start
+        self.end = end
+        self.future = None
+        self.state = _PENDING
+        self.value = None  # what the future returned, decoded by the waiter
+        self.dropped = False  # cancelled by this run: its items do not matter
+
+
+class FutureRun:
+    """One Work running as futures of an executor."""
+
+    def __init__(self, executor, units, n, codec, window, stop_on_error, owned=None):
+        self._executor = executor
+        self._units = units
+        self._codec = codec
+        self._window = window or len(units)
+        self._stop_on_error = stop_on_error
+        self._owned = owned      # parallel's own _processes.Pool, or None
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._done = not units
+        self._ready = []         # finished units whose value is not decoded yet
+        self._results = ListResult([None])
+        self._results *= n  # in place: one allocation, and it stays a ListResult
+        self._errors = {}
+        self._fatal = None
+        self._limit = n          # items from here on no longer matter
+        self._next = 0           # next unit to submit
+        self._frontier = 0       # first unit not finished
+        self._in_flight = 0
+        self._cancelled = False
+        self._pumping = False
+        self._repump = False
+        self._released = False
+        # Cancelling from inside a completion callback is safe with the
+        # standard executors; others (dask) are left to the waiting thread.
+        self._cancel_in_callback = isinstance(
+            executor, (concurrent.futures.ProcessPoolExecutor,
+                       concurrent.futures.ThreadPoolExecutor))
+        self._deferred_cancel = []
+
+    # -- submitting ---------------------------------------------------------
+
+    def start(self):
+        self._pump()
+        if self._fatal is not None and not self._done:
+            self.cancel()
+        if self._fatal is not None:
+            raise self._fatal
+        return self
+
+    def _take_unit(self):
+        """The next unit to submit, or None.  Contract: _lock held."""
+        if (self._cancelled or self._fatal is not None or self._next >= len(self._units)
+                or self._in_flight >= self._window):
+            return None
+        unit = self._units[self._next]
+        if unit.start >= self._limit:
+            return None
+        self._next += 1
+        self._in_flight += 1
+        unit.state = _SUBMITTED
+        return unit
+
+    def _pump(self):
+        # One thread submits at a time; a callback that finds it busy asks it
+        # to look again instead of recursing (an executor may run callbacks
+        # inside submit()).
+        with self._lock:
+            if self._pumping:
+                self._repump = True
+                return
+            self._pumping = True
+        while True:
+            with self._lock:
+                unit = self._take_unit()
+                if unit is None:
+                    if self._repump:
+                        self._repump = False
+                        continue
+                    self._pumping = False
+                    return
+            self._submit(unit)
+
+    def _submit(self, unit):
+        # The payload is made here, unit by unit, so that the first chunks
+        # run while the next ones are pickled.
+        try:
+            fut = self._executor.submit(*self._codec.payload(unit))
+        except BaseException as exc:  # unpicklable, executor shut down, broken...
+            self._finish(unit, {}, fatal=_fatal_error(exc, unit, self._owned))
+            return
+        unit.future = fut
+        if self._cancelled:
+            fut.cancel()
+        fut.add_done_callback(lambda f, unit=unit: self._on_done(unit, f))
+
+    # -- completing ---------------------------------------------------------
+
+    def _on_done(self, unit, fut):
+        # Runs in the executor's thread: only note where errors are; the
+        # waiting thread decodes the results, while other units still run.
+        errors, fatal, value = {}, None, None
+        try:
+            if fut.cancelled():
+                if not (self._cancelled or unit.dropped):
+                    exc = concurrent.futures.CancelledError(
+                        "the executor cancelled this call")
+                    errors = {i: exc for i in range(unit.start, unit.end)}
+            else:
+                exc = fut.exception()
+                if exc is None:
+                    value = fut.result()
+                    errors = dict.fromkeys(self._codec.error_indexes(unit, value))
+                elif isinstance(exc, concurrent.futures.BrokenExecutor):
+                    fatal = _fatal_error(exc, unit, self._owned)
+                else:
+                    errors = {i: exc for i in range(unit.start, unit.end)}
+        except BaseException as exc:  # a result that cannot be unpickled, ...
+            fatal = exc
+        self._finish(unit, errors, fatal, value)
+
+    def _finish(self, unit, errors, fatal=None, value=None):
+        to_cancel = []
+        with self._lock:
+            self._in_flight -= 1
+            unit.state = _FINISHED
+            if value is not None:
+                unit.value = value
+                self._ready.append(unit)
+            if errors:
+                self._errors.update(errors)
+                if self._stop_on_error and min(errors) < self._limit:
+                    self._limit = min(errors)
+                    to_cancel = self._units_after_limit()
+            if fatal is not None and self._fatal is None:
+                self._fatal = fatal
+                # A broken pool fails every pending future itself; cancelling
+                # them first makes CPython 3.11's terminate_broken() raise
+                # InvalidStateError and leave the workers running.
+                if not isinstance(fatal, WorkerProcessError):
+                    to_cancel = self._units_after_limit(0)
+            self._done = self._check_done()
+            finished = self._done
+            if not self._cancel_in_callback:
+                self._deferred_cancel.extend(to_cancel)
+                to_cancel = []
+            self._changed.notify_all()
+        for fut in to_cancel:
+            fut.cancel()
+        if not finished:
+            self._pump()
+
+    def _units_after_limit(self, limit=None):
+        """Futures of submitted, unfinished units from the limit on.
+        Contract: _lock held."""
+        limit = self._limit if limit is None else limit
+        dropped = [u for u in self._units[:self._next]
+                   if u.state == _SUBMITTED and u.start >= limit and u.future is not None]
+        for unit in dropped:
+            unit.dropped = True
+        return [unit.future for unit in dropped]
+
+    def _check_done(self):
+        """Contract: _lock held."""
+        units = self._units
+        while self._frontier < len(units) and units[self._frontier].state == _FINISHED:
+            self._frontier += 1
+        if self._fatal is not None or self._cancelled:
+            return self._in_flight == 0 or self._fatal is not None
+        return self._frontier == len(units) or units[self._frontier].start >= self._limit
+
+    # -- the run's interface ------------------------------------------------
+
+    def wait(self, timeout):
+        """True once done; decodes finished units meanwhile."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                ready, self._ready = self._ready, []
+                deferred, self._deferred_cancel = self._deferred_cancel, []
+                done = self._done
+                if not (ready or deferred or done):
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return False
+                    self._changed.wait(left)
+                    continue
+            for fut in deferred:
+                fut.cancel()
+            self._decode(ready)
+            if done and not ready:
+                return True
+
+    def _decode(self, units):
+        results = self._results
+        for unit in units:
+            values, errors = self._codec.decode(unit, unit.value)
+            unit.value = None
+            results[unit.start:unit.start + len(values)] = values
+            if errors:
+                with self._lock:
+                    self._errors.update(errors)
+
+    def cancel(self):
+        """Cancel the units not started; running ones finish unobserved."""
+        with self._lock:
+            self._cancelled = True
+            futures = [u.future for u in self._units[:self._next]
+                       if u.state == _SUBMITTED and u.future is not None]
+            if self._in_flight == 0:
+                self._done = True
+                self._changed.notify_all()
+        for fut in futures:
+            fut.cancel()
+
+    def outcome(self):
+        """(results list, {index: exception}) of a finished run."""
+        if self._fatal is not None:
+            raise self._fatal
+        self.wait(0)  # decode what is left
+        with self._lock:
+            return self._results, {i: e for i, e in self._errors.items() if e is not None}
+
+    def release(self, abandoned=False):
+        """Done with the run.  ``abandoned``: its deadline passed; parallel's
+        own process pool then stops serving new calls, and its workers are
+        terminated once no other call uses it."""
+        if self._released:
+            return
+        self._released = True
+        if not self._owned:
+            return
+        with self._lock:
+            busy = self._in_flight > 0
+        _processes.release(self._owned, abandoned=abandoned and busy,
+                           broken=isinstance(self._fatal, WorkerProcessError))
+
+
+def _fatal_error(exc, unit, owned):
+    if isinstance(exc, concurrent.futures.process.BrokenProcessPool):
+        where = (f"items {unit.start}..{unit.end - 1}" if unit.end - unit.start > 1
+                 else f"item {unit.start}")
+        after = ("parallel's process pool was discarded; the next call starts a new one"
+                 if owned else "the executor passed as executor= is now broken")
+        error = WorkerProcessError(
+            f"a worker process died unexpectedly (killed by a signal, os._exit() or "
+            f"out of memory?) while the pool ran {where}; {after}")
+        error.__cause__ = exc
+        return error
+    return exc
+
+
+# -- process executor --------------------------------------------------------
+
+#: Work a chunk should hold, when the cost of a call is known: enough to
+#: make a process pool's per-chunk overhead (~0.2 ms) negligible.
+CHUNK_SECONDS = 0.005
+_COSTS = {}          # function's code -> seconds per call, measured by workers
+_KEEP_COSTS = 256
+
+
+def chunk_ranges(n, workers, seconds_per_call=None):
+    """(start, end) of the chunks of n items: four per worker, like
+    multiprocessing, for balance; but when the calls are known to be cheap,
+    fewer (down to one per worker) so that each holds CHUNK_SECONDS of work."""
+    chunks = 4 * workers
+    if seconds_per_call is not None:
+        wanted = int(seconds_per_call * n / CHUNK_SECONDS)
+        chunks = max(workers, min(chunks, wanted))
+    size = max(1, -(-n // chunks))
+    return [(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _cost_key(fn):
+    """What identifies a function across calls: its code (a lambda made anew
+    for each call shares it)."""
+    while fn is not None:
+        code = getattr(fn, "__code__", None)
+        if code is not None:
+            return code
+        fn = getattr(fn, "__wrapped__", None) or getattr(fn, "func", None)
+    return None
+
+
+def _note_cost(key, seconds, calls):
+    if key is None or calls <= 0:
+        return
+    if key not in _COSTS and len(_COSTS) >= _KEEP_COSTS:
+        _COSTS.pop(next(iter(_COSTS)), None)
+    _COSTS[key] = seconds / calls
+
+
+def start_process(work, executor, max_workers, silent):
+    """Run ``work`` on a process pool: parallel's own (executor=None) or the
+    ProcessPoolExecutor passed."""
+    workers = max_workers or _processes.default_workers()
+    n = len(work.items)
+    codec = _ChunkCodec(work, _dump_call(work), not silent)
+    ranges = chunk_ranges(n, workers, _COSTS.get(codec.cost_key))
+    units = [Unit(start, end) for start, end in ranges]
+    pool = None
+    if executor is None:
+        pool = _processes.acquire(workers)
+        executor, window = pool.executor, None
+    else:
+        window = max_workers
+    run = FutureRun(executor, units, n, codec, window, not silent, pool)
+    try:
+        return run.start()
+    except BaseException:
+        run.release()
+        raise
+
+
+def _dump_call(work):
+    try:
+        return _worker.dumps((work.fn, work.extras))
+    except Exception as exc:
+        what = f"the function {work.fn!r}" if work.fn is not None else "extras"
+        if work.fn is not None and work.extras:
+            try:
+                _worker.dumps(work.fn)
+            except Exception:
+                pass
+            else:
+                what = "extras"
+        raise SerializationError(f"{work.name}: {what} cannot be pickled to send it "
+                                 f"to the worker processes: {exc}") from exc
+
+
+def _dump_items(work, start, end):
+    chunk = work.items[start:end]
+    try:
+        return _worker.dumps(chunk)
+    except Exception as exc:
+        first_error = exc
+    for index in range(start, end):
+        try:
+            _worker.dumps(work.items[index])
+        except Exception as exc:
+            raise SerializationError(
+                f"{work.name}: {work.label(index)} cannot be pickled to send it to a "
+                f"worker process: {exc}") from exc
+    raise SerializationError(f"{work.name}: the parameters cannot be pickled: "
+                             f"{first_error}") from first_error
+
+
+class _ChunkCodec:
+    """Chunks of items for run_chunk, which returns (failed positions, blob of
+    (results, packed errors))."""
+
+    def __init__(self, work, call_blob, stop_on_error):
+        self._work = work
+        self._call_blob = call_blob
+        self._token = (os.getpid(), next(_tokens))
+        self._stop_on_error = stop_on_error
+        self.cost_key = _cost_key(work.fn)
+
+    def payload(self, unit):
+        items_blob = _dump_items(self._work, unit.start, unit.end)
+        return (_worker.run_chunk, self._token, self._call_blob, items_blob,
+                self._work.unpack, self._stop_on_error)
+
+    def error_indexes(self, unit, value):
+        positions, _, seconds = value
+        if not positions:
+            _note_cost(self.cost_key, seconds, unit.end - unit.start)
+        return [unit.start + position for position in positions]
+
+    @staticmethod
+    def decode(unit, value):
+        results, packed = _worker.load(value[1])
+        errors = {unit.start + pos: _worker.unpack_exception(p) for pos, p in packed.items()}
+        return results, errors
+
+
+# -- any other executor ------------------------------------------------------
+
+def start_generic(work, executor, max_workers, silent):
+    """Run ``work`` on the Executor passed, one future per call."""
+    n = len(work.items)
+    units = [Unit(index, index + 1) for index in range(n)]
+    run = FutureRun(executor, units, n, _SingleCodec(work), max_workers, not silent)
+    return run.start()
+
+
+class _SingleCodec:
+    """One call per future; its value is the call's return value, wrapped in
+    a 1-tuple so that a None result is still a value."""
+
+    def __init__(self, work):
+        self._work = work
+
+    def payload(self, unit):
+        work = self._work
+        args, kwargs = work.call_args(unit.start)
+        fn = work.fn if work.fn is not None else work.items[unit.start][0]
+        return _worker.invoke_wrapped, fn, args, kwargs
+
+    @staticmethod
+    def error_indexes(unit, value):
+        return ()
+
+    @staticmethod
+    def decode(unit, value):
+        return [value[0]], {}

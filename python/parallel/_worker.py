@@ -1,0 +1,123 @@
+"""What runs inside a worker process: one chunk of calls per submission.
+
+The parent sends the function once per call as cloudpickle bytes, tagged with
+a token; each worker unpickles it once per call and keeps it for the call's
+later chunks.  Items travel as one cloudpickle blob per chunk and results
+come back the same way, so lambdas, closures and local classes cross in both
+directions.  An exception keeps its type and args and carries the worker's
+traceback text.
+"""
+import pickle
+import time
+import traceback
+
+import _lateral
+import cloudpickle
+
+from .exceptions import RemoteError, RemoteTraceback, SerializationError
+from .models import arg
+
+PROTOCOL = pickle.HIGHEST_PROTOCOL
+_INLINE = None  # this process's inline core pool
+_CALLS = {}     # token -> (function, extras), for the latest calls only
+_KEEP_CALLS = 8
+
+
+def dumps(obj):
+    return cloudpickle.dumps(obj, protocol=PROTOCOL)
+
+
+def _call_spec(token, blob):
+    spec = _CALLS.get(token)
+    if spec is None:
+        spec = pickle.loads(blob)
+        if len(_CALLS) >= _KEEP_CALLS:
+            del _CALLS[next(iter(_CALLS))]
+        _CALLS[token] = spec
+    return spec
+
+
+def run_chunk(token, call_blob, items_blob, unpack, stop_on_error):
+    """Call the function on every item of the chunk.  Returns (failed
+    positions, dumps((results, {position: packed exception})), seconds the
+    calls took).  ``call_blob`` holds (function -- None for par's (fn, args,
+    kwargs) items -- and extras)."""
+    fn, extras = _call_spec(token, call_blob)
+    items = pickle.loads(items_blob)
+    # The core's inline pool runs the calls in this thread, with the same
+    # unpacking rules, in C.
+    start = time.perf_counter()
+    batch = _inline_pool().map(fn, items, unpack=unpack, extras=extras, arg_type=arg,
+                               stop_on_error=stop_on_error)
+    elapsed = time.perf_counter() - start
+    errors = {position: pack_exception(exc) for position, exc in batch.errors.items()}
+    blob = _dump_outcome(batch.results, errors)
+    return sorted(errors), blob, elapsed
+
+
+def _inline_pool():
+    global _INLINE
+    if _INLINE is None or _INLINE.forked:
+        _INLINE = _lateral.Pool(1, "parallel-inline", inline=True)
+    return _INLINE
+
+
+def invoke_wrapped(fn, args, kwargs):
+    """(fn(*args, **kwargs),): what other executors run.  Passing the call's
+    arguments as two plain values keeps its keywords away from the
+    executor's own submit() keywords (dask's key=, pure=, ...)."""
+    return (fn(*args, **kwargs),)
+
+
+def _dump_outcome(results, errors):
+    try:
+        return dumps((results, errors))
+    except Exception:
+        pass
+    # Find the results that cannot travel and report them as failed calls.
+    for position, value in enumerate(results):
+        try:
+            dumps(value)
+        except Exception as exc:
+            results[position] = None
+            error = SerializationError(
+                f"the return value of this call ({type(value).__name__}) cannot be "
+                f"pickled back to the parent process: {exc}")
+            errors[position] = pack_exception(error)
+    return dumps((results, errors))
+
+
+def pack_exception(exc):
+    """(pickled exception or None, type name, message, traceback text)."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    name = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    try:
+        message = str(exc)
+    except Exception:  # a broken __str__ must not hide the failure itself
+        message = object.__repr__(exc)
+    try:
+        blob = dumps(exc)
+        pickle.loads(blob)  # an exception whose __init__ wants other args fails here
+    except Exception:
+        blob = None
+    return blob, name, message, text
+
+
+def unpack_exception(packed):
+    """The exception sent by pack_exception, with the worker's traceback as
+    its __cause__."""
+    blob, name, message, text = packed
+    exc = None
+    if blob is not None:
+        try:
+            exc = pickle.loads(blob)
+        except Exception:
+            exc = None
+    if not isinstance(exc, BaseException):
+        exc = RemoteError(name, message)
+    exc.__cause__ = RemoteTraceback(text)
+    return exc
+
+
+def load(blob):
+    return pickle.loads(blob)

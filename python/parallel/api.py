@@ -1,0 +1,258 @@
+"""map, par, async_map, async_par and the thread/process namespaces."""
+import concurrent.futures
+import time
+import weakref
+
+from . import _futures, _params, _processes, _threads
+from ._params import PROCESS_EXECUTOR, THREAD_EXECUTOR
+from .exceptions import TimeoutException
+from .models import DictResult, FailedTask, ListResult
+
+
+class AsyncExecution:
+    """Calls started by :func:`async_map` or :func:`async_par`.
+
+    ``results(timeout=None)`` blocks for the results; as a context manager,
+    leaving the ``with`` block shuts the execution down: it waits for the
+    calls (at most until the call's own ``timeout`` deadline) on a clean exit,
+    and cancels the calls not yet started when the block raised.  Dropped
+    unread, it still runs its calls to the end.
+    """
+
+    def __init__(self, work, run, silent, timeout, deadline):
+        self._work = work
+        self._run = run
+        self._silent = silent
+        self._timeout = timeout
+        self._deadline = deadline
+        self._cancelled = False
+        self._result = None
+        self._error = None
+        self._release = weakref.finalize(self, run.release)
+        self._release.atexit = False
+
+    def results(self, timeout=None):
+        """The results (a list or a dict, see :class:`BaseResult`).
+
+        Waits at most ``timeout`` seconds (then :class:`TimeoutException`,
+        nothing cancelled: ask again), and never past the deadline set by the
+        ``timeout=`` given when the calls started: when that one passes, the
+        calls not started are cancelled and :class:`TimeoutException` is
+        raised.  Without ``silent``, the first exception (in input order) of
+        the calls is raised.
+        """
+        if self._result is not None:
+            return self._result
+        if self._error is not None:
+            raise self._error
+        timeout = _params.check_timeout(timeout)
+        wait_for, is_deadline = self._budget(timeout)
+        if not self._run.wait(wait_for):
+            if is_deadline:
+                self._abandon()
+                raise TimeoutException(
+                    f"{self._work.name}: not every call finished within the timeout of "
+                    f"{self._timeout:g} seconds; the calls not started were cancelled")
+            raise TimeoutException(
+                f"{self._work.name}: not every call finished within {timeout:g} seconds")
+        if self._cancelled:
+            raise concurrent.futures.CancelledError(f"{self._work.name} was cancelled")
+        results, errors = self._run.outcome()
+        if errors and not self._silent:
+            # The rest of the work no longer matters: stop what can be stopped.
+            self._error = errors[min(errors)]
+            self._abandon()
+            raise self._error
+        self._release()
+        self._result = self._build(results, errors)
+        return self._result
+
+    def done(self):
+        """True when no call is left to run or running."""
+        return self._run.wait(0)
+
+    def cancel(self):
+        """Cancel the calls not yet started; running calls finish on threads,
+        and are stopped on parallel's own process pool.  :meth:`results`
+        then raises ``CancelledError``."""
+        if not self.done():
+            self._abandon()
+
+    def shutdown(self, wait=True, cancel=False):
+        """Like ``Executor.shutdown``: optionally cancel (see :meth:`cancel`),
+        optionally wait for the calls (never past the deadline of the call's
+        ``timeout=``), and release the threads or processes."""
+        if cancel:
+            self.cancel()
+        if wait:
+            wait_for, is_deadline = self._budget(None)
+            if not self._run.wait(wait_for) and is_deadline:
+                self._abandon()
+        self._release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.shutdown(wait=exc_type is None, cancel=exc_type is not None)
+        return False
+
+    def _budget(self, timeout):
+        """(seconds to wait, whether that wait ends at the call's deadline)."""
+        if self._deadline is None:
+            return timeout, False
+        left = max(0.0, self._deadline - time.monotonic())
+        if timeout is None or left <= timeout:
+            return left, True
+        return timeout, False
+
+    def _abandon(self):
+        """Cancel what has not started and let go of what still runs."""
+        self._cancelled = True
+        self._run.cancel()
+        if self._release.detach() is not None:
+            self._run.release(abandoned=True)
+
+    def _build(self, results, errors):
+        work = self._work
+        if not errors:
+            if work.keys is None:
+                return results if type(results) is ListResult else ListResult(results)
+            return DictResult(zip(work.keys, results))
+        values = list(results)
+        failed = sorted(errors)
+        for index in failed:
+            args, kwargs = work.call_args(index)
+            values[index] = FailedTask(params=args, kwargs=kwargs, ex=errors[index])
+        if work.keys is None:
+            return ListResult(values, failed)
+        keys = work.keys
+        return DictResult(zip(keys, values), [keys[i] for i in failed])
+
+
+def start(work, executor, max_workers, timeout, silent):
+    """Validate the options, start ``work`` and return its AsyncExecution."""
+    executor = _params.check_executor(executor)
+    max_workers = _params.check_max_workers(max_workers)
+    timeout = _params.check_timeout(timeout)
+    silent = bool(silent)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    if not work.items:
+        run = _futures.FutureRun(None, [], 0, None, None, True)
+    elif executor == THREAD_EXECUTOR:
+        run = _threads.ThreadRun(work, max_workers, silent)
+    elif executor == PROCESS_EXECUTOR:
+        run = _futures.start_process(work, None, max_workers, silent)
+    elif isinstance(executor, concurrent.futures.ProcessPoolExecutor):
+        run = _futures.start_process(work, executor, max_workers, silent)
+    else:
+        run = _futures.start_generic(work, executor, max_workers, silent)
+    return AsyncExecution(work, run, silent, timeout, deadline)
+
+
+def run_blocking(work, executor, max_workers, timeout, silent):
+    execution = start(work, executor, max_workers, timeout, silent)
+    try:
+        return execution.results()
+    except BaseException:
+        execution.shutdown(wait=False, cancel=True)
+        raise
+
+
+def map(fn, params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECUTOR,
+        max_workers=None, timeout=None, silent=False):
+    """Call ``fn`` once per parameter, in parallel; return the results.
+
+    ``params``: a sequence (results come back as a list, in input order) or
+    a dict (results by the same keys).  Each parameter is one call: a tuple
+    is the positional arguments (a trailing dict in it the keyword
+    arguments), a dict is keyword arguments only, ``parallel.arg(...)`` is
+    explicit, anything else is the single argument (with
+    ``unpack_arguments=False`` every parameter is the single argument).
+    ``extras``: keyword arguments added to every call.
+    ``executor``: ``'thread'`` (default), ``'process'`` or any
+    ``concurrent.futures.Executor``.  ``max_workers``: threads or processes
+    (for an Executor instance: calls in flight at once).  ``timeout``:
+    seconds for all the results, else :class:`TimeoutException` and the
+    calls not started are cancelled.  ``silent``: failed calls give a
+    :class:`FailedTask` in their place instead of raising.
+    """
+    work = _params.map_work(fn, params, extras, unpack_arguments, "parallel.map")
+    return run_blocking(work, executor, max_workers, timeout, silent)
+
+
+def par(params, *, extras=None, executor=THREAD_EXECUTOR, max_workers=None,
+        timeout=None, silent=False):
+    """Run different calls in parallel; return their results.
+
+    ``params``: a sequence or a dict of calls, each ``parallel.future(fn,
+    *args, **kwargs)``, ``decorated_fn.future(...)``, a tuple ``(fn, arg1,
+    ..., {'kw': value})`` or a bare callable.  Options as for :func:`map`.
+    """
+    work = _params.par_work(params, extras, "parallel.par")
+    return run_blocking(work, executor, max_workers, timeout, silent)
+
+
+def async_map(fn, params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECUTOR,
+              max_workers=None, timeout=None, silent=False):
+    """Start :func:`map`'s calls and return at once an
+    :class:`AsyncExecution`: ``with parallel.async_map(...) as ex:
+    results = ex.results()``."""
+    work = _params.map_work(fn, params, extras, unpack_arguments, "parallel.async_map")
+    return start(work, executor, max_workers, timeout, silent)
+
+
+def async_par(params, *, extras=None, executor=THREAD_EXECUTOR, max_workers=None,
+              timeout=None, silent=False):
+    """Start :func:`par`'s calls and return at once an :class:`AsyncExecution`."""
+    work = _params.par_work(params, extras, "parallel.async_par")
+    return start(work, executor, max_workers, timeout, silent)
+
+
+class ExecutorNamespace:
+    """``parallel.thread`` and ``parallel.process``: map, par, async_map and
+    async_par with the executor chosen."""
+
+    def __init__(self, executor):
+        self.executor = executor
+
+    def map(self, fn, params, *, extras=None, unpack_arguments=True, max_workers=None,
+            timeout=None, silent=False):
+        """:func:`parallel.map` on this executor."""
+        return map(fn, params, extras=extras, unpack_arguments=unpack_arguments,
+                   executor=self.executor, max_workers=max_workers, timeout=timeout,
+                   silent=silent)
+
+    def par(self, params, *, extras=None, max_workers=None, timeout=None, silent=False):
+        """:func:`parallel.par` on this executor."""
+        return par(params, extras=extras, executor=self.executor,
+                   max_workers=max_workers, timeout=timeout, silent=silent)
+
+    def async_map(self, fn, params, *, extras=None, unpack_arguments=True,
+                  max_workers=None, timeout=None, silent=False):
+        """:func:`parallel.async_map` on this executor."""
+        return async_map(fn, params, extras=extras, unpack_arguments=unpack_arguments,
+                         executor=self.executor, max_workers=max_workers,
+                         timeout=timeout, silent=silent)
+
+    def async_par(self, params, *, extras=None, max_workers=None, timeout=None,
+                  silent=False):
+        """:func:`parallel.async_par` on this executor."""
+        return async_par(params, extras=extras, executor=self.executor,
+                         max_workers=max_workers, timeout=timeout, silent=silent)
+
+    def __repr__(self):
+        return f"<parallel.{self.executor} namespace>"
+
+
+thread = ExecutorNamespace(THREAD_EXECUTOR)
+process = ExecutorNamespace(PROCESS_EXECUTOR)
+
+
+def shutdown():
+    """Close parallel's cached thread pools and process pools (waiting for
+    their work).  The next call opens new ones; calling this is never
+    required (they are closed at exit) but frees their threads and
+    processes."""
+    _threads.shutdown()
+    _processes.shutdown()

@@ -1,0 +1,191 @@
+"""Shared helpers and fixtures for the parallel tests.
+
+``PriceSite`` is a stdlib HTTP server on 127.0.0.1 that stands in for the web
+sites and exchanges of the documents' examples (the tests have no network).
+The functions at module level are importable by worker processes.
+"""
+import json
+import os
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import parallel
+
+#: Generous bound for any wait in a test: the machine is small and shared.
+PATIENCE = 20.0
+
+#: Prices served by PriceSite: (crypto, exchange) -> price.
+PRICES = {
+    ("BTC", "bitstamp"): 7800.20,
+    ("BTC", "bitfinex"): 7821.89,
+    ("BTC", "coinbase"): 7789.32,
+    ("ETH", "bitfinex"): 290.15,
+    ("XRP", "bitstamp"): 0.45,
+}
+
+
+class PriceSite:
+    """A threaded HTTP server.
+
+    ``GET /<status>/<site>`` answers ``status`` with the JSON body
+    ``{"site": site}`` (no body for 204, as HTTP requires).
+    ``GET /price/<crypto>/<exchange>?period=<p>`` answers the price in
+    ``PRICES`` as JSON ``{"price": ..., "period": p}``.
+    """
+
+    def __init__(self):
+        self.requests = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="price-site", daemon=True)
+
+    @property
+    def base(self):
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path):
+        return self.base + path
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(PATIENCE)
+
+    def _respond(self, handler):
+        with self._lock:
+            self.requests.append(handler.path)
+        price = re.fullmatch(r"/price/(\w+)/(\w+)(?:\?period=(\w+))?", handler.path)
+        status = re.fullmatch(r"/(\d{3})/(.+)", handler.path)
+        if price:
+            crypto, exchange, period = price.groups()
+            body = {"price": PRICES[(crypto, exchange)], "period": period or "5m"}
+            return _send(handler, 200, json.dumps(body).encode())
+        if status:
+            code = int(status.group(1))
+            body = b"" if code == 204 else json.dumps({"site": status.group(2)}).encode()
+            return _send(handler, code, body)
+        return _send(handler, 404, b"{}")
+
+    def _handler_class(self):
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                site._respond(self)
+
+            def log_message(self, *args):  # keep the test output clean
+                pass
+
+        return Handler
+
+
+def _send(handler, status, body):
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    if status != 204:
+        handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def closed_port_url(path="/"):
+    """A loopback URL nobody listens on: requests raise ConnectionError."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def parallel_threads():
+    """Names of the live threads of parallel's thread pools."""
+    return [t.name for t in threading.enumerate() if t.name.startswith("parallel-")]
+
+
+def wait_until(predicate, timeout=PATIENCE, interval=0.005):
+    """Poll ``predicate`` until it is true; False if ``timeout`` ran out."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+class Counter:
+    """A thread-safe counter that remembers its highest value."""
+
+    def __init__(self):
+        self.value = 0
+        self.peak = 0
+        self.total = 0
+        self._lock = threading.Lock()
+
+    def add(self, n=1):
+        with self._lock:
+            self.value += n
+            self.peak = max(self.peak, self.value)
+            if n > 0:
+                self.total += n
+            return self.value
+
+
+# -- functions for worker processes (importable by reference) ---------------
+
+def add(x, y):
+    return x + y
+
+
+def describe(*args, **kwargs):
+    """Echo the call: (args, sorted kwargs items)."""
+    return args, sorted(kwargs.items())
+
+
+def pid_of(_=None):
+    return os.getpid()
+
+
+def square(x):
+    return x * x
+
+
+def fail_on(x, bad=()):
+    if x in bad:
+        raise ValueError(f"bad item {x}")
+    return x
+
+
+class CustomError(Exception):
+    """An exception with an attribute of its own."""
+
+    def __init__(self, message, code=None):
+        super().__init__(message, code)
+        self.code = code
+
+
+class StubbornError(Exception):
+    """An exception that cannot be pickled: it holds a lock."""
+
+    def __init__(self, a, b):
+        super().__init__(f"{a}-{b}")
+        self.lock = threading.Lock()
+
+
+@parallel.decorate
+def decorated_square(x):
+    """Square x (decorated at module level)."""
+    return x * x
+
+
+@parallel.decorated(executor=parallel.PROCESS_EXECUTOR)
+def decorated_pid(_=None):
+    return os.getpid()

@@ -1,0 +1,335 @@
+"""parallel on the process executor: same results as threads, pickling of
+what plain pickle cannot, exceptions across processes, crashes, timeouts."""
+import concurrent.futures
+import multiprocessing
+import os
+import pickle
+import threading
+import time
+
+import pytest
+
+import parallel
+from parallel_support import (
+    PATIENCE,
+    CustomError,
+    StubbornError,
+    add,
+    decorated_pid,
+    decorated_square,
+    describe,
+    fail_on,
+    pid_of,
+    square,
+)
+
+pytestmark = [pytest.mark.timeout(120)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def close_process_pools():
+    yield
+    parallel.shutdown()
+
+
+def wait_for_file(path, timeout=PATIENCE):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def meet(me, other):
+    """Create file `me`, then wait for file `other`: both calls must be
+    running at the same time for either to return True."""
+    open(me, "w").close()
+    return wait_for_file(other), os.getpid()
+
+
+def crash(x):
+    if x == 3:
+        os._exit(13)
+    return x
+
+
+def raise_custom(x):
+    raise CustomError(f"custom {x}", code=x)
+
+
+def raise_stubborn(x):
+    raise StubbornError(x, "b")
+
+
+def exit_call(x):
+    if x == 1:
+        raise SystemExit(5)
+    return x
+
+
+def return_lock(_):
+    return threading.Lock()
+
+
+def threads_inside(n):
+    """parallel.map on threads, inside a worker process forked from a parent
+    whose thread pools are open."""
+    return sum(parallel.map(square, range(n))), os.getpid()
+
+
+def sleep_then_touch(seconds, path):
+    time.sleep(seconds)
+    open(path, "w").close()
+    return path
+
+
+# -- results -------------------------------------------------------------------
+
+PARAMS = [1, (2, 3), ("a", {"k": 1}), {"k": 2, "j": 0}, parallel.arg({"d": 1}, k=4), ()]
+
+
+@pytest.mark.parametrize("spelling", [parallel.PROCESS_EXECUTOR, "process"])
+def test_process_results_match_threads_for_every_parameter_form(spelling):
+    expected = parallel.map(describe, PARAMS, extras={"e": 9})
+    assert parallel.map(describe, PARAMS, extras={"e": 9}, executor=spelling) == expected
+    named = {f"k{i}": p for i, p in enumerate(PARAMS)}
+    assert parallel.process.map(describe, named) == parallel.map(describe, named)
+    assert (parallel.process.map(describe, PARAMS, unpack_arguments=False)
+            == parallel.map(describe, PARAMS, unpack_arguments=False))
+
+
+def test_calls_run_in_other_processes_at_the_same_time(tmp_path):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    results = parallel.process.map(meet, [(a, b), (b, a)], max_workers=2)
+    (met_a, pid_a), (met_b, pid_b) = results
+    assert met_a and met_b
+    assert pid_a != pid_b and os.getpid() not in (pid_a, pid_b)
+
+
+def test_order_is_kept_across_many_chunks():
+    items = list(range(5000))
+    assert parallel.process.map(square, items) == [i * i for i in items]
+    named = {str(i): i for i in range(300)}
+    assert parallel.process.map(square, named) == {str(i): i * i for i in range(300)}
+
+
+def test_lambdas_closures_and_local_functions_are_sent_with_cloudpickle():
+    offset = 100
+
+    def local(x):
+        return x + offset
+
+    assert parallel.process.map(lambda x: x * 3, [1, 2]) == [3, 6]
+    assert parallel.process.map(local, [1, 2]) == [101, 102]
+    # Lambdas as parameters and as return values cross too.
+    assert parallel.process.map(lambda f: f(2), [lambda x: x + 1]) == [3]
+    assert parallel.process.map(lambda x: (lambda: x), [5])[0]() == 5
+
+
+def test_decorated_functions_run_on_processes():
+    assert decorated_square.process.map([1, 2, 3]) == [1, 4, 9]
+    assert parallel.process.map(decorated_square, [4]) == [16]
+    assert parallel.par([decorated_square.future(5)], executor="process") == [25]
+    pids = decorated_pid.map(range(4))  # the decorator chose processes
+    assert os.getpid() not in pids
+    # A decorated function pickles by reference with plain pickle too.
+    assert pickle.loads(pickle.dumps(decorated_square)) is decorated_square
+
+    @parallel.decorate
+    def local_decorated(x):
+        return -x
+
+    assert local_decorated.process.map([1, 2]) == [-1, -2]
+    assert local_decorated.process.async_map([3]).results() == [-3]
+
+
+def test_par_on_processes():
+    results = parallel.process.par({
+        "future": parallel.future(describe, 1, k=2),
+        "tuple": (add, 1, 2),
+        "lambda": lambda: os.getpid(),
+    }, extras=None)
+    assert results["future"] == ((1,), [("k", 2)]) and results["tuple"] == 3
+    assert results["lambda"] != os.getpid()
+    assert parallel.process.async_par([(add, "a", "b")]).results() == ["ab"]
+
+
+def test_thread_map_inside_a_worker_process():
+    parallel.map(square, range(10))  # the parent has open thread pools
+    (total, pid), = parallel.process.map(threads_inside, [10])
+    assert total == sum(i * i for i in range(10)) and pid != os.getpid()
+
+
+# -- errors --------------------------------------------------------------------
+
+def test_exception_keeps_type_args_attributes_and_remote_traceback():
+    with pytest.raises(CustomError) as info:
+        parallel.process.map(raise_custom, [7])
+    assert info.value.args == ("custom 7", 7) and info.value.code == 7
+    cause = info.value.__cause__
+    assert isinstance(cause, parallel.exceptions.RemoteTraceback)
+    assert "raise_custom" in str(cause) and "CustomError" in str(cause)
+
+
+def test_exception_that_cannot_be_rebuilt_becomes_remote_error():
+    results = parallel.process.map(raise_stubborn, [1], silent=True)
+    error = results[0].ex
+    assert isinstance(error, parallel.exceptions.RemoteError)
+    assert error.type_name.endswith("StubbornError") and error.message == "1-b"
+    assert "raise_stubborn" in str(error.__cause__)
+
+
+def test_first_error_in_input_order_across_chunks():
+    items = list(range(2000))
+    with pytest.raises(ValueError, match="bad item 700$"):
+        parallel.process.map(fail_on, items, extras={"bad": {700, 1500, 1999}})
+
+
+def test_silent_failures_land_at_their_index_across_chunks():
+    bad = {3, 999, 1000, 1998}
+    results = parallel.process.map(fail_on, {i: i for i in range(2000)},
+                                   extras={"bad": bad}, silent=True)
+    assert sorted(results.failed) == sorted(bad)
+    assert results.failed[999] == parallel.FailedTask(
+        params=(999,), kwargs={"bad": bad}, ex=ValueError("bad item 999"))
+    assert len(results.succeeded) == 2000 - len(bad)
+
+
+def test_system_exit_in_a_call_is_a_failure_not_a_dead_worker():
+    results = parallel.process.map(exit_call, [0, 1, 2], silent=True)
+    assert results.replace_failed(None) == [0, None, 2]
+    assert isinstance(results[1].ex, SystemExit)
+
+
+def test_unpicklable_argument_is_a_clear_error():
+    start = time.monotonic()
+    with pytest.raises(parallel.exceptions.SerializationError, match="parameter 2"):
+        parallel.process.map(pid_of, [1, 2, threading.Lock()])
+    with pytest.raises(pickle.PicklingError, match="parameter 'lock'"):
+        parallel.process.map(pid_of, {"ok": 1, "lock": threading.Lock()})
+    assert time.monotonic() - start < PATIENCE
+
+
+def test_unpicklable_function_or_extras_is_a_clear_error():
+    lock = threading.Lock()
+    with pytest.raises(parallel.exceptions.SerializationError, match="function"):
+        parallel.process.map(lambda x: lock, [1])
+    with pytest.raises(parallel.exceptions.SerializationError, match="extras"):
+        parallel.process.map(describe, [1], extras={"lock": lock})
+
+
+def test_unpicklable_result_is_reported_for_its_call():
+    results = parallel.process.map(return_lock, [1, 2], silent=True)
+    assert all(isinstance(f.ex, parallel.exceptions.SerializationError)
+               for f in results.failed)
+    with pytest.raises(parallel.exceptions.SerializationError, match="return value"):
+        parallel.process.map(return_lock, [1])
+
+
+def test_crashed_worker_is_a_clear_error_and_the_next_call_works():
+    start = time.monotonic()
+    with pytest.raises(parallel.exceptions.WorkerProcessError, match="died") as info:
+        parallel.process.map(crash, range(8), max_workers=2, timeout=PATIENCE)
+    assert isinstance(info.value, concurrent.futures.process.BrokenProcessPool)
+    assert time.monotonic() - start < PATIENCE
+    # Silent mode does not hide a crash either.
+    with pytest.raises(parallel.exceptions.WorkerProcessError):
+        parallel.process.map(crash, [3], max_workers=2, silent=True, timeout=PATIENCE)
+    assert parallel.process.map(square, [1, 2], max_workers=2) == [1, 4]
+
+
+def test_timeout_on_processes_and_the_next_call_is_not_blocked():
+    with pytest.raises(parallel.TimeoutException):
+        parallel.process.map(time.sleep, [3] * 4, max_workers=2, timeout=0.3)
+    start = time.monotonic()
+    # The timed-out pool was discarded: this call does not wait for it.
+    assert parallel.process.map(square, [3], max_workers=2) == [9]
+    assert time.monotonic() - start < 2.5
+
+
+def test_timed_out_chunks_are_terminated(tmp_path):
+    marker = str(tmp_path / "late")
+    with pytest.raises(parallel.TimeoutException):
+        parallel.process.map(sleep_then_touch, [(1.0, marker)], max_workers=2, timeout=0.2)
+    time.sleep(1.5)
+    assert not os.path.exists(marker)
+
+
+def test_timeout_of_one_call_does_not_break_another_running_call(tmp_path):
+    results = {}
+
+    def other_call():
+        results["other"] = parallel.process.map(
+            sleep_then_touch, [(0.8, str(tmp_path / "a")), (0.8, str(tmp_path / "b"))],
+            max_workers=3)
+
+    caller = threading.Thread(target=other_call)
+    parallel.process.map(square, [1], max_workers=3)  # the shared pool is up
+    caller.start()
+    time.sleep(0.2)
+    with pytest.raises(parallel.TimeoutException):
+        parallel.process.map(time.sleep, [5], max_workers=3, timeout=0.1)
+    caller.join(PATIENCE)
+    assert results["other"] == [str(tmp_path / "a"), str(tmp_path / "b")]
+
+
+def fail_fast_or_sleep(x, path):
+    if x == 0:
+        raise LookupError("fails first")
+    return sleep_then_touch(1.0, path)
+
+
+def test_error_stops_the_chunks_still_running(tmp_path):
+    marker = str(tmp_path / "late")
+    with pytest.raises(LookupError):
+        parallel.process.map(fail_fast_or_sleep, [(0, marker), (1, marker)], max_workers=2)
+    time.sleep(1.5)
+    assert not os.path.exists(marker)
+    assert parallel.process.map(square, [2], max_workers=2) == [4]
+
+
+def test_chunks_get_larger_for_cheap_calls():
+    from parallel._futures import chunk_ranges
+    assert len(chunk_ranges(20000, 2)) == 8                   # cost unknown
+    assert len(chunk_ranges(20000, 2, 1e-7)) == 2             # cheap: one per worker
+    assert len(chunk_ranges(20000, 2, 1e-3)) == 8             # costly: balance
+    assert len(chunk_ranges(3, 2, 1e-7)) == 2
+    ranges = chunk_ranges(10, 3, 1e-7)
+    assert ranges[0][0] == 0 and ranges[-1][1] == 10
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+
+
+def test_unread_async_map_still_runs_its_calls(tmp_path):
+    marker = str(tmp_path / "done")
+    parallel.process.async_map(sleep_then_touch, [(0.1, marker)])  # dropped at once
+    deadline = time.monotonic() + PATIENCE
+    while not os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert os.path.exists(marker)
+
+
+# -- a ProcessPoolExecutor passed in ---------------------------------------------
+
+def test_process_pool_executor_instance_is_used_and_left_open():
+    with concurrent.futures.ProcessPoolExecutor(1) as executor:
+        worker_pid = executor.submit(pid_of).result(PATIENCE)
+        assert parallel.map(pid_of, range(20), executor=executor) == [worker_pid] * 20
+        assert parallel.map(lambda x: x + 1, [1], executor=executor) == [2]
+        assert parallel.par([(add, 1, 2)], executor=executor) == [3]
+        assert executor.submit(square, 3).result(PATIENCE) == 9
+
+
+@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(),
+                    reason="no forkserver start method here")
+def test_process_pool_with_another_start_method():
+    context = multiprocessing.get_context("forkserver")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as executor:
+        assert parallel.map(square, range(10), executor=executor) == [i * i for i in range(10)]
+        assert parallel.map(lambda x: -x, {"a": 1}, executor=executor) == {"a": -1}
+        assert decorated_square.map([3], executor=executor) == [9]
+
+
+def test_async_map_on_processes():
+    with parallel.process.async_map(square, range(10)) as execution:
+        assert execution.results(timeout=PATIENCE) == [i * i for i in range(10)]
