@@ -361,12 +361,12 @@ def _dump_call(work):
 def _dump_items(work, start, end):
     chunk = work.items[start:end]
     try:
-        return _worker.dumps(chunk)
+        return _worker.dumps_data(chunk)
     except Exception as exc:
         first_error = exc
     for index in range(start, end):
         try:
-            _worker.dumps(work.items[index])
+            _worker.dumps_data(work.items[index])
         except Exception as exc:
             raise SerializationError(
                 f"{work.name}: {work.label(index)} cannot be pickled to send it to a "

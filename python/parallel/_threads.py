@@ -14,7 +14,7 @@ import threading
 import _lateral
 
 from . import _params
-from .models import arg
+from .models import ListResult, arg
 
 IDLE_POOLS = 4  # idle pools kept; more are closed when checked in
 
@@ -87,6 +87,16 @@ def shutdown():
             pool.close()
 
 
+def _result_slots(work):
+    """For a sequence of parameters, the ListResult the core fills in place
+    (returned as it is when nothing fails: no copy of the results)."""
+    if work.keys is not None:
+        return None
+    slots = ListResult([None])
+    slots *= len(work.items)
+    return slots
+
+
 class ThreadRun:
     """One Work running as a core batch."""
 
@@ -96,7 +106,8 @@ class ThreadRun:
         try:
             self._batch = self._pool.map(
                 work.fn, work.items, unpack=work.unpack, extras=work.extras,
-                arg_type=arg, stop_on_error=not silent, tickets=workers)
+                arg_type=arg, stop_on_error=not silent, tickets=workers,
+                results=_result_slots(work))
         except BaseException:
             _check_in(self._pool)
             raise

@@ -2,9 +2,9 @@
 
 The parent sends the function once per call as cloudpickle bytes, tagged with
 a token; each worker unpickles it once per call and keeps it for the call's
-later chunks.  Items travel as one cloudpickle blob per chunk and results
-come back the same way, so lambdas, closures and local classes cross in both
-directions.  An exception keeps its type and args and carries the worker's
+later chunks.  Items travel as one pickle blob per chunk and results come
+back the same way; what plain pickle cannot take (lambdas, closures, local
+classes) goes through cloudpickle, so it crosses in both directions.  An exception keeps its type and args and carries the worker's
 traceback text.
 """
 import pickle
@@ -25,6 +25,15 @@ _KEEP_CALLS = 8
 
 def dumps(obj):
     return cloudpickle.dumps(obj, protocol=PROTOCOL)
+
+
+def dumps_data(obj):
+    """Items and results: the C pickler first (several times faster on plain
+    data), cloudpickle for what it cannot take (lambdas, local classes)."""
+    try:
+        return pickle.dumps(obj, protocol=PROTOCOL)
+    except Exception:
+        return dumps(obj)
 
 
 def _call_spec(token, blob):
@@ -71,20 +80,20 @@ def invoke_wrapped(fn, args, kwargs):
 
 def _dump_outcome(results, errors):
     try:
-        return dumps((results, errors))
+        return dumps_data((results, errors))
     except Exception:
         pass
     # Find the results that cannot travel and report them as failed calls.
     for position, value in enumerate(results):
         try:
-            dumps(value)
+            dumps_data(value)
         except Exception as exc:
             results[position] = None
             error = SerializationError(
                 f"the return value of this call ({type(value).__name__}) cannot be "
                 f"pickled back to the parent process: {exc}")
             errors[position] = pack_exception(error)
-    return dumps((results, errors))
+    return dumps_data((results, errors))
 
 
 def pack_exception(exc):

@@ -128,9 +128,31 @@ void lat_batch_ticket_done(lat_batch *b)
     lat_wake(b->pool, LAT_WAIT_HELP);
 }
 
+/* The list the results go into: the caller's (any list, of the items'
+ * length, so it may be a list subclass the caller returns as it is), or a
+ * new one of Nones. */
+static PyObject *results_list(PyObject *given, Py_ssize_t n)
+{
+    if (given != NULL) {
+        if (!PyList_Check(given) || PyList_GET_SIZE(given) != n) {
+            PyErr_Format(PyExc_ValueError,
+                         "results must be a list of %zd items (one per item), got %.100s",
+                         n, Py_TYPE(given)->tp_name);
+            return NULL;
+        }
+        return Py_NewRef(given);
+    }
+    PyObject *list = PyList_New(n);
+    if (list == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyList_SET_ITEM(list, i, Py_NewRef(Py_None));
+    return list;
+}
+
 static lat_batch *batch_create(lat_pool *pool, PyObject *fn, PyObject *items,
                                PyObject *extras, PyObject *arg_type, int unpack,
-                               int stop_on_error)
+                               int stop_on_error, PyObject *results)
 {
     lat_batch *b = PyObject_GC_New(lat_batch, &LatBatch_Type);
     if (b == NULL)
@@ -152,13 +174,11 @@ static lat_batch *batch_create(lat_pool *pool, PyObject *fn, PyObject *items,
         return NULL;
     }
     b->n = PyTuple_GET_SIZE(b->items);
-    b->results = PyList_New(b->n);
+    b->results = results_list(results, b->n);
     if (b->results == NULL) {
         Py_DECREF(b);
         return NULL;
     }
-    for (Py_ssize_t i = 0; i < b->n; i++)
-        PyList_SET_ITEM(b->results, i, Py_NewRef(Py_None));
     return b;
 }
 
@@ -197,13 +217,13 @@ static int batch_start(lat_batch *b, Py_ssize_t tickets)
 PyObject *lat_pool_map(lat_pool *pool, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"fn", "items", "unpack", "extras", "arg_type",
-                             "stop_on_error", "tickets", NULL};
-    PyObject *fn, *items, *extras = Py_None, *arg_type = Py_None;
+                             "stop_on_error", "tickets", "results", NULL};
+    PyObject *fn, *items, *extras = Py_None, *arg_type = Py_None, *results = Py_None;
     int unpack = 1, stop_on_error = 1;
     Py_ssize_t tickets = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$pOOpn:map", kwlist, &fn, &items,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$pOOpnO:map", kwlist, &fn, &items,
                                      &unpack, &extras, &arg_type, &stop_on_error,
-                                     &tickets))
+                                     &tickets, &results))
         return NULL;
     if (fn != Py_None && !PyCallable_Check(fn)) {
         PyErr_Format(PyExc_TypeError, "fn must be callable, not %.100s",
@@ -224,7 +244,7 @@ PyObject *lat_pool_map(lat_pool *pool, PyObject *args, PyObject *kw)
     lat_batch *b = batch_create(pool, fn == Py_None ? NULL : fn, items,
                                 extras == Py_None ? NULL : extras,
                                 arg_type == Py_None ? NULL : arg_type, unpack,
-                                stop_on_error);
+                                stop_on_error, results == Py_None ? NULL : results);
     if (b == NULL)
         return NULL;
     if (batch_start(b, tickets) < 0) {
@@ -257,7 +277,7 @@ PyObject *lat_pool_call(lat_pool *pool, PyObject *args, PyObject *kw)
     Py_XDECREF(empty);
     if (spec == NULL)
         return NULL;
-    lat_batch *b = batch_create(pool, NULL, spec, NULL, NULL, 0, 1);
+    lat_batch *b = batch_create(pool, NULL, spec, NULL, NULL, 0, 1, NULL);
     Py_DECREF(spec);
     if (b == NULL)
         return NULL;

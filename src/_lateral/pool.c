@@ -898,7 +898,7 @@ static PyMethodDef pool_methods[] = {
      "cancel, drop queued work and interrupt running tasks."},
     {"map", (PyCFunction)(void (*)(void))lat_pool_map, METH_VARARGS | METH_KEYWORDS,
      "map(fn, items, *, unpack=True, extras=None, arg_type=None, stop_on_error=True, "
-     "tickets=0)\n--\n\nStart calling fn on every item; return a Batch."},
+     "tickets=0, results=None)\n--\n\nStart calling fn on every item; return a Batch."},
     {"call", (PyCFunction)(void (*)(void))lat_pool_call, METH_VARARGS | METH_KEYWORDS,
      "call(fn, args=(), kwargs=None)\n--\n\nStart one call; return a Batch of one."},
     {"__enter__", (PyCFunction)pool_enter, METH_NOARGS, NULL},
