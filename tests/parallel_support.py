@@ -8,13 +8,12 @@ import json
 import os
 import re
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import parallel
+from common_support import PATIENCE, Counter, wait_until  # noqa: F401  (re-exported)
 
 #: Generous bound for any wait in a test: the machine is small and shared.
-PATIENCE = 20.0
 
 #: Prices served by PriceSite: (crypto, exchange) -> price.
 PRICES = {
@@ -110,36 +109,6 @@ def parallel_threads():
     """Names of the live threads of parallel's thread pools."""
     return [t.name for t in threading.enumerate() if t.name.startswith("parallel-")]
 
-
-def wait_until(predicate, timeout=PATIENCE, interval=0.005):
-    """Poll ``predicate`` until it is true; False if ``timeout`` ran out."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
-    return True
-
-
-class Counter:
-    """A thread-safe counter that remembers its highest value."""
-
-    def __init__(self):
-        self.value = 0
-        self.peak = 0
-        self.total = 0
-        self._lock = threading.Lock()
-
-    def add(self, n=1):
-        with self._lock:
-            self.value += n
-            self.peak = max(self.peak, self.value)
-            if n > 0:
-                self.total += n
-            return self.value
-
-
-# -- functions for worker processes (importable by reference) ---------------
 
 def add(x, y):
     return x + y

@@ -10,16 +10,15 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 import _lateral
+from common_support import PATIENCE, Counter, wait_until  # noqa: F401  (re-exported)
 
 #: Generous bound for any wait in a test: the machine is small and shared.
-PATIENCE = 20.0
 
 
 class LocalSite:
@@ -108,32 +107,6 @@ def get_json(url):
 def pylateral_threads():
     """Names of the live threads that belong to a pylateral pool."""
     return [t.name for t in threading.enumerate() if t.name.startswith("pylateral-")]
-
-
-def wait_until(predicate, timeout=PATIENCE, interval=0.005):
-    """Poll ``predicate`` until it is true; False if ``timeout`` ran out."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
-    return True
-
-
-class Counter:
-    """A thread-safe counter that also remembers its highest value."""
-
-    def __init__(self):
-        self.value = 0
-        self.peak = 0
-        self._lock = threading.Lock()
-
-    def add(self, n=1):
-        """Add ``n`` (may be negative); returns the new value."""
-        with self._lock:
-            self.value += n
-            self.peak = max(self.peak, self.value)
-            return self.value
 
 
 def child_env():

@@ -327,29 +327,10 @@ static int batch_wait_done(lat_batch *b, double timeout)
     }
 }
 
-static int parse_timeout_arg(PyObject *args, PyObject *kw, const char *fmt, double *out)
-{
-    static char *kwlist[] = {"timeout", NULL};
-    PyObject *tobj = Py_None;
-    *out = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &tobj))
-        return -1;
-    if (tobj == Py_None)
-        return 0;
-    *out = PyFloat_AsDouble(tobj);
-    if (*out == -1 && PyErr_Occurred())
-        return -1;
-    if (!(*out >= 0)) {
-        PyErr_Format(PyExc_ValueError, "timeout must be a non-negative number, got %R", tobj);
-        return -1;
-    }
-    return 0;
-}
-
 static PyObject *batch_wait(lat_batch *b, PyObject *args, PyObject *kw)
 {
     double timeout;
-    if (parse_timeout_arg(args, kw, "|O:wait", &timeout) < 0)
+    if (lat_parse_timeout(args, kw, "|O:wait", &timeout) < 0)
         return NULL;
     int r = b->done ? 1 : batch_wait_done(b, timeout);
     if (r < 0)
@@ -376,7 +357,7 @@ static PyObject *first_error(lat_batch *b, Py_ssize_t *index)
 static PyObject *batch_result(lat_batch *b, PyObject *args, PyObject *kw)
 {
     double timeout;
-    if (parse_timeout_arg(args, kw, "|O:result", &timeout) < 0)
+    if (lat_parse_timeout(args, kw, "|O:result", &timeout) < 0)
         return NULL;
     int r = b->done ? 1 : batch_wait_done(b, timeout);
     if (r < 0)

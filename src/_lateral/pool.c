@@ -638,22 +638,6 @@ static int pred_exited(lat_pool *pool, void *arg)
     return pool->alive == 0;
 }
 
-static int parse_timeout(PyObject *obj, double *out)
-{
-    *out = -1;
-    if (obj == NULL || obj == Py_None)
-        return 0;
-    double t = PyFloat_AsDouble(obj);
-    if (t == -1 && PyErr_Occurred())
-        return -1;
-    if (!(t >= 0)) {
-        PyErr_Format(PyExc_ValueError, "timeout must be a non-negative number, got %R", obj);
-        return -1;
-    }
-    *out = t;
-    return 0;
-}
-
 static int refuse_own_worker(lat_pool *pool, const char *what)
 {
     lat_worker *w = lat_tls_worker;
@@ -668,11 +652,8 @@ static int refuse_own_worker(lat_pool *pool, const char *what)
 
 static PyObject *pool_join(lat_pool *pool, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"timeout", NULL};
-    PyObject *tobj = Py_None;
     double timeout;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:join", kwlist, &tobj) ||
-        parse_timeout(tobj, &timeout) < 0)
+    if (lat_parse_timeout(args, kw, "|O:join", &timeout) < 0)
         return NULL;
     if (pool->forked) {
         lat_pool_check_usable(pool);

@@ -367,20 +367,9 @@ static PyObject *group_exit(lat_group *g, PyObject *args)
 
 static PyObject *group_join(lat_group *g, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"timeout", NULL};
-    double timeout = -1;
-    PyObject *tobj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:join", kwlist, &tobj))
+    double timeout;
+    if (lat_parse_timeout(args, kw, "|O:join", &timeout) < 0)
         return NULL;
-    if (tobj != Py_None) {
-        timeout = PyFloat_AsDouble(tobj);
-        if (timeout == -1 && PyErr_Occurred())
-            return NULL;
-        if (!(timeout >= 0)) {
-            PyErr_Format(PyExc_ValueError, "timeout must be a non-negative number, got %R", tobj);
-            return NULL;
-        }
-    }
     return lat_group_wait(g, timeout);
 }
 

@@ -32,6 +32,33 @@ void lat_timeout_error(PyObject *exc_type, const char *what, double timeout,
     PyMem_Free(secs);
 }
 
+/* Parses the optional `timeout` argument of a wait method (fmt is its
+ * PyArg format, e.g. "|O:join"): seconds, or -1 for None.
+ * Returns 0, or -1 with an exception set. */
+int lat_parse_timeout(PyObject *args, PyObject *kw, const char *fmt, double *out)
+{
+    static char *kwlist[] = {"timeout", NULL};
+    PyObject *tobj = Py_None;
+    *out = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &tobj))
+        return -1;
+    if (tobj == Py_None)
+        return 0;
+    if (!PyFloat_Check(tobj) && !PyLong_Check(tobj)) {
+        PyErr_Format(PyExc_TypeError, "timeout must be a number of seconds or None, "
+                     "not %.100s", Py_TYPE(tobj)->tp_name);
+        return -1;
+    }
+    *out = PyFloat_AsDouble(tobj);
+    if (*out == -1 && PyErr_Occurred())
+        return -1;
+    if (!(*out >= 0)) {
+        PyErr_Format(PyExc_ValueError, "timeout must be a non-negative number, got %R", tobj);
+        return -1;
+    }
+    return 0;
+}
+
 double lat_now(void)
 {
     struct timespec ts;
