@@ -65,7 +65,7 @@ class FutureRun:
         # standard executors; others (dask) are left to the waiting thread.
         self._cancel_in_callback = isinstance(
             executor, (concurrent.futures.ProcessPoolExecutor,
-                       concurrent.futures.ThreadPoolExecutor))
+                       concurrent.futures.ThreadPoolExecutor, _processes.ProcessPool))
         self._deferred_cancel = []
 
     # -- submitting ---------------------------------------------------------
@@ -289,14 +289,17 @@ _COSTS = {}          # function's code -> seconds per call, measured by workers
 _KEEP_COSTS = 256
 
 
-def chunk_ranges(n, workers, seconds_per_call=None):
+def chunk_ranges(n, workers, seconds_per_call=None, least_per_worker=1):
     """(start, end) of the chunks of n items: four per worker, like
     multiprocessing, for balance; but when the calls are known to be cheap,
-    fewer (down to one per worker) so that each holds CHUNK_SECONDS of work."""
+    fewer (down to ``least_per_worker`` per worker) so that each holds
+    CHUNK_SECONDS of work.  Two per worker suit parallel's own pools: a
+    chunk costs little there, and the second chunk's pickling overlaps with
+    the first one's run."""
     chunks = 4 * workers
     if seconds_per_call is not None:
         wanted = int(seconds_per_call * n / CHUNK_SECONDS)
-        chunks = max(workers, min(chunks, wanted))
+        chunks = max(least_per_worker * workers, min(chunks, wanted))
     size = max(1, -(-n // chunks))
     return [(start, min(start + size, n)) for start in range(0, n, size)]
 
@@ -326,10 +329,12 @@ def start_process(work, executor, max_workers, silent):
     workers = max_workers or _processes.default_workers()
     n = len(work.items)
     codec = _ChunkCodec(work, _dump_call(work), not silent)
-    ranges = chunk_ranges(n, workers, _COSTS.get(codec.cost_key))
+    own_pool = executor is None
+    ranges = chunk_ranges(n, workers, _COSTS.get(codec.cost_key),
+                          least_per_worker=2 if own_pool else 1)
     units = [Unit(start, end) for start, end in ranges]
     pool = None
-    if executor is None:
+    if own_pool:
         pool = _processes.acquire(workers)
         executor, window = pool.executor, None
     else:
