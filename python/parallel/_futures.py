@@ -274,7 +274,7 @@ def _fatal_error(exc, unit, owned):
                  if owned else "the executor passed as executor= is now broken")
         error = WorkerProcessError(
             f"a worker process died unexpectedly (killed by a signal, os._exit() or "
-            f"out of memory?) while the pool ran {where}; {after}")
+            f"out of memory?) while {where} had not finished; {after}")
         error.__cause__ = exc
         return error
     return exc
