@@ -8,12 +8,10 @@ import json
 import os
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import parallel
-from common_support import PATIENCE, Counter, wait_until  # noqa: F401  (re-exported)
+from common_support import PATIENCE, Counter, LoopbackSite, wait_until  # noqa: F401  (re-exported)
 
-#: Generous bound for any wait in a test: the machine is small and shared.
 
 #: Prices served by PriceSite: (crypto, exchange) -> price.
 PRICES = {
@@ -25,7 +23,7 @@ PRICES = {
 }
 
 
-class PriceSite:
+class PriceSite(LoopbackSite):
     """A threaded HTTP server.
 
     ``GET /<status>/<site>`` answers ``status`` with the JSON body
@@ -34,34 +32,9 @@ class PriceSite:
     ``PRICES`` as JSON ``{"price": ..., "period": p}``.
     """
 
-    def __init__(self):
-        self.requests = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="price-site", daemon=True)
+    thread_name = "price-site"
 
-    @property
-    def base(self):
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def url(self, path):
-        return self.base + path
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(PATIENCE)
-
-    def _respond(self, handler):
-        with self._lock:
-            self.requests.append(handler.path)
+    def respond(self, handler):
         price = re.fullmatch(r"/price/(\w+)/(\w+)(?:\?period=(\w+))?", handler.path)
         status = re.fullmatch(r"/(\d{3})/(.+)", handler.path)
         if price:
@@ -73,18 +46,6 @@ class PriceSite:
             body = b"" if code == 204 else json.dumps({"site": status.group(2)}).encode()
             return _send(handler, code, body)
         return _send(handler, 404, b"{}")
-
-    def _handler_class(self):
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                site._respond(self)
-
-            def log_message(self, *args):  # keep the test output clean
-                pass
-
-        return Handler
 
 
 def _send(handler, status, body):

@@ -11,17 +11,14 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 import _lateral
-from common_support import PATIENCE, Counter, wait_until  # noqa: F401  (re-exported)
-
-#: Generous bound for any wait in a test: the machine is small and shared.
+from common_support import PATIENCE, Counter, LoopbackSite, wait_until  # noqa: F401  (re-exported)
 
 
-class LocalSite:
+class LocalSite(LoopbackSite):
     """A threaded HTTP server serving fixed responses, one thread per request.
 
     ``routes`` maps a request path (query string included) to a body: bytes
@@ -30,40 +27,19 @@ class LocalSite:
     response is written (an exception there turns the response into a 500).
     """
 
+    thread_name = "local-site"
+
     def __init__(self, routes=None):
+        super().__init__()
         self.routes = dict(routes or {})
         self.on_request = None
-        self.requests = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="local-site", daemon=True)
-
-    def url(self, path):
-        """The absolute URL of ``path`` on this server."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{path}"
-
-    def start(self):
-        """Serve in a background thread."""
-        self._thread.start()
-        return self
-
-    def stop(self):
-        """Stop serving and release the port."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(PATIENCE)
 
     def request_count(self, path):
         """How many requests asked for ``path``."""
         with self._lock:
             return self.requests.count(path)
 
-    def _respond(self, handler):
-        with self._lock:
-            self.requests.append(handler.path)
+    def respond(self, handler):
         hook = self.on_request
         try:
             if hook is not None:
@@ -84,18 +60,6 @@ class LocalSite:
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         handler.wfile.write(body)
-
-    def _handler_class(self):
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                site._respond(self)
-
-            def log_message(self, *args):  # keep the test output clean
-                pass
-
-        return Handler
 
 
 def get_json(url):
