@@ -149,16 +149,6 @@ def check_max_workers(max_workers):
     return max_workers
 
 
-def check_timeout(timeout):
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, got {timeout!r}")
-    if not timeout >= 0:
-        raise ValueError(f"timeout must be a non-negative number of seconds, got {timeout!r}")
-    return float(timeout)
-
-
 def default_thread_workers():
     """Like ThreadPoolExecutor: min(32, CPUs + 4)."""
     return min(32, (os.cpu_count() or 1) + 4)

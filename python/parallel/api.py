@@ -3,6 +3,8 @@ import concurrent.futures
 import time
 import weakref
 
+import _lateral
+
 from . import _futures, _params, _processes, _threads
 from ._params import PROCESS_EXECUTOR, THREAD_EXECUTOR
 from .exceptions import TimeoutException
@@ -45,7 +47,7 @@ class AsyncExecution:
             return self._result
         if self._error is not None:
             raise self._error
-        timeout = _params.check_timeout(timeout)
+        timeout = _lateral.check_timeout(timeout)
         wait_for, is_deadline = self._budget(timeout)
         if not self._run.wait(wait_for):
             if is_deadline:
@@ -134,7 +136,7 @@ def start(work, executor, max_workers, timeout, silent):
     """Validate the options, start ``work`` and return its AsyncExecution."""
     executor = _params.check_executor(executor)
     max_workers = _params.check_max_workers(max_workers)
-    timeout = _params.check_timeout(timeout)
+    timeout = _lateral.check_timeout(timeout)
     silent = bool(silent)
     deadline = None if timeout is None else time.monotonic() + timeout
     if not work.items:

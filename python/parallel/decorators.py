@@ -3,6 +3,8 @@ import functools
 import importlib
 import sys
 
+import _lateral
+
 from . import _params, api
 from ._params import PROCESS_EXECUTOR, THREAD_EXECUTOR
 from .models import future
@@ -117,7 +119,7 @@ def decorate(fn=None, *, executor=None, timeout=None, max_workers=None, silent=N
     if executor is not None:
         options["executor"] = _params.check_executor(executor)
     if timeout is not None:
-        options["timeout"] = _params.check_timeout(timeout)
+        options["timeout"] = _lateral.check_timeout(timeout)
     if max_workers is not None:
         options["max_workers"] = _params.check_max_workers(max_workers)
     if silent is not None:

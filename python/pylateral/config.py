@@ -30,16 +30,6 @@ def resolve_workers(max_workers):
     return (os.cpu_count() or 1) * 5
 
 
-def resolve_timeout(timeout):
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, got {timeout!r}")
-    if not timeout >= 0:
-        raise ValueError(f"timeout must be a non-negative number, got {timeout!r}")
-    return float(timeout)
-
-
 def enabled():
     """False when ``$PYLATERAL_ENABLED`` says so (``false``, any case)."""
     raw = os.environ.get("PYLATERAL_ENABLED")

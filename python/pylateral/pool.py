@@ -15,7 +15,7 @@ class TaskPool:
     def __init__(self, max_workers=None, timeout=None, block_when_saturated=False):
         self._enabled = config.enabled()
         self._max_workers = config.resolve_workers(max_workers)
-        self._timeout = config.resolve_timeout(timeout)
+        self._timeout = _lateral.check_timeout(timeout)
         self._block = bool(block_when_saturated)
         self._core = None
 

@@ -4,6 +4,8 @@ Every handle has ``done()``, ``join(timeout)``, ``result(timeout)``,
 ``exception(timeout)`` and ``status`` (one of the task statuses below), so
 code that collects outcomes (``strand.dispatch``) treats every target alike.
 """
+import _lateral
+
 NEW = "new"
 RUNNING = "running"
 COMPLETE = "complete"
@@ -24,16 +26,6 @@ class Outcome:
         self.handled_error = None
 
 
-def _check_timeout(timeout):
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None, got {timeout!r}")
-    if not timeout >= 0:
-        raise ValueError(f"timeout must be >= 0, got {timeout!r}")
-    return float(timeout)
-
-
 class Handle:
     """Base of the handles; subclasses implement ``_wait``, ``done`` and
     ``_outcome`` (a ``(result, exception)`` pair once done)."""
@@ -43,7 +35,7 @@ class Handle:
     def join(self, timeout=None):
         """Wait until the task has finished (or ``timeout`` seconds passed);
         return True when it has finished."""
-        return self._wait(_check_timeout(timeout))
+        return self._wait(_lateral.check_timeout(timeout))
 
     wait = join
 
@@ -72,7 +64,7 @@ class Handle:
         return ERROR if failed else COMPLETE
 
     def _require_done(self, timeout):
-        if not self._wait(_check_timeout(timeout)):
+        if not self._wait(_lateral.check_timeout(timeout)):
             raise TimeoutError(f"{self.name} did not finish within {timeout} seconds")
 
     def _handled_error(self):

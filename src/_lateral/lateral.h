@@ -141,6 +141,7 @@ typedef int (*lat_pred)(lat_pool *pool, void *arg); /* mu held */
 int lat_wait(lat_pool *pool, const void *target, lat_pred done, void *arg,
              double timeout);                        /* GIL held */
 double lat_now(void);
+int lat_timeout_seconds(PyObject *obj, double *out);
 int lat_parse_timeout(PyObject *args, PyObject *kw, const char *fmt, double *out);
 void lat_timeout_error(PyObject *exc_type, const char *what, double timeout,
                        Py_ssize_t left);

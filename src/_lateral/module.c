@@ -50,6 +50,17 @@ static PyObject *after_fork_child(PyObject *mod, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *check_timeout(PyObject *mod, PyObject *arg)
+{
+    (void)mod;
+    double seconds;
+    if (lat_timeout_seconds(arg, &seconds) < 0)
+        return NULL;
+    if (seconds < 0)
+        Py_RETURN_NONE;
+    return PyFloat_FromDouble(seconds);
+}
+
 static PyObject *shutdown_all(PyObject *mod, PyObject *unused)
 {
     (void)mod;
@@ -69,6 +80,9 @@ static PyMethodDef module_methods[] = {
     {"in_worker", in_worker, METH_NOARGS,
      "in_worker()\n--\n\nTrue in a worker thread of any pool."},
     {"_after_fork_child", after_fork_child, METH_NOARGS, NULL},
+    {"check_timeout", check_timeout, METH_O,
+     "check_timeout(timeout)\n--\n\nThe timeout as float seconds, or None; "
+     "TypeError/ValueError naming a bad value."},
     {"shutdown_all", shutdown_all, METH_NOARGS,
      "shutdown_all()\n--\n\nCancel and close every open pool (run at exit)."},
     {NULL}

@@ -32,9 +32,33 @@ void lat_timeout_error(PyObject *exc_type, const char *what, double timeout,
     PyMem_Free(secs);
 }
 
+/* The one rule for a timeout: None (-1 here), or a non-negative int or
+ * float of seconds; a bool is refused.  Returns 0, or -1 with a TypeError or
+ * ValueError naming the value. */
+int lat_timeout_seconds(PyObject *obj, double *out)
+{
+    *out = -1;
+    if (obj == Py_None)
+        return 0;
+    if (PyBool_Check(obj) || (!PyFloat_Check(obj) && !PyLong_Check(obj))) {
+        PyErr_Format(PyExc_TypeError,
+                     "timeout must be a number of seconds or None, got %R", obj);
+        return -1;
+    }
+    double t = PyFloat_AsDouble(obj);
+    if (t == -1 && PyErr_Occurred())
+        return -1;
+    if (!(t >= 0)) {
+        PyErr_Format(PyExc_ValueError,
+                     "timeout must be a non-negative number of seconds, got %R", obj);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
 /* Parses the optional `timeout` argument of a wait method (fmt is its
- * PyArg format, e.g. "|O:join"): seconds, or -1 for None.
- * Returns 0, or -1 with an exception set. */
+ * PyArg format, e.g. "|O:join").  Returns 0, or -1 with an exception set. */
 int lat_parse_timeout(PyObject *args, PyObject *kw, const char *fmt, double *out)
 {
     static char *kwlist[] = {"timeout", NULL};
@@ -42,21 +66,7 @@ int lat_parse_timeout(PyObject *args, PyObject *kw, const char *fmt, double *out
     *out = -1;
     if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &tobj))
         return -1;
-    if (tobj == Py_None)
-        return 0;
-    if (!PyFloat_Check(tobj) && !PyLong_Check(tobj)) {
-        PyErr_Format(PyExc_TypeError, "timeout must be a number of seconds or None, "
-                     "not %.100s", Py_TYPE(tobj)->tp_name);
-        return -1;
-    }
-    *out = PyFloat_AsDouble(tobj);
-    if (*out == -1 && PyErr_Occurred())
-        return -1;
-    if (!(*out >= 0)) {
-        PyErr_Format(PyExc_ValueError, "timeout must be a non-negative number, got %R", tobj);
-        return -1;
-    }
-    return 0;
+    return lat_timeout_seconds(tobj, out);
 }
 
 double lat_now(void)
