@@ -152,7 +152,7 @@ int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,
 int lat_pool_enqueue(lat_pool *pool, lat_item *it);
 int lat_pool_check_usable(lat_pool *pool);
 int lat_pool_deliver_error(lat_pool *pool);
-void lat_pool_record_error(lat_pool *pool, lat_worker *w);
+void lat_pool_record_error(lat_pool *pool);
 void lat_account_done(lat_pool *pool, const lat_item *it); /* mu held */
 void lat_item_clear(lat_item *it);                         /* GIL held */
 int lat_pool_help_one(lat_pool *pool, lat_worker *w);      /* GIL held */

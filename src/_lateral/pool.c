@@ -108,9 +108,8 @@ static PyObject *fetch_exception(void)
 
 /* Records the exception set by a task; the first one halts the pool.
  * Contract: GIL held, an exception set. */
-void lat_pool_record_error(lat_pool *pool, lat_worker *w)
+void lat_pool_record_error(lat_pool *pool)
 {
-    (void)w;
     PyObject *exc = fetch_exception();
     if (exc == NULL)
         return;
@@ -129,9 +128,17 @@ void lat_pool_record_error(lat_pool *pool, lat_worker *w)
 }
 
 /* Raises the undelivered first error in this thread and re-arms the pool.
+ * In one of the pool's own workers it raises TaskCancelled instead: the
+ * error belongs to the threads outside, and the task should just end.
  * Returns -1 with the exception set.  Contract: GIL held. */
 int lat_pool_deliver_error(lat_pool *pool)
 {
+    lat_worker *w = lat_tls_worker;
+    if (w != NULL && w->pool == pool) {
+        PyErr_SetString(LatErr_Cancelled,
+                        "the task pool was halted by an error in another task");
+        return -1;
+    }
     PyObject *exc = pool->first_error;
     pool->first_error = NULL;
     PyObject *tb = PyException_GetTraceback(exc);
@@ -485,11 +492,6 @@ int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,
     if (lat_pool_check_usable(pool) < 0)
         goto fail;
     if (pool->first_error != NULL) {
-        if (from_worker) {
-            PyErr_SetString(LatErr_Cancelled,
-                            "the task pool was halted by an error in another task");
-            goto fail;
-        }
         lat_pool_deliver_error(pool);
         goto fail;
     }

@@ -85,7 +85,7 @@ void lat_run_task(lat_pool *pool, lat_item *it)
     lat_tls_group = it->owner;
     PyObject *res = PyObject_Call(it->fn, it->args, it->kwargs);
     if (lat_finish_call(pool, it->owner, it->fn, it->flags & TASK_HAS_RETURN, res) < 0)
-        lat_pool_record_error(pool, lat_tls_worker);
+        lat_pool_record_error(pool);
     lat_tls_group = saved;
 }
 
@@ -317,12 +317,6 @@ PyObject *lat_group_wait(lat_group *g, double timeout)
     if (r < 0)
         return NULL;
     if (pool->first_error != NULL) {
-        lat_worker *w = lat_tls_worker;
-        if (w != NULL && w->pool == pool) {
-            PyErr_SetString(LatErr_Cancelled,
-                            "the task pool was halted by an error in another task");
-            return NULL;
-        }
         lat_pool_deliver_error(pool);
         return NULL;
     }
