@@ -110,29 +110,6 @@ def noop(*_args):
     """The no-op task body."""
 
 
-def timed_pylateral_run(pylateral, fn, count, workers):
-    """Seconds from the first task call until the task pool has exited."""
-    task = pylateral.task(fn)
-    calls = itertools.repeat(None, count)
-    start = time.perf_counter()
-    with pylateral.task_pool(max_workers=workers):
-        for _ in calls:
-            task()
-    return time.perf_counter() - start
-
-
-def timed_tpe_run(fn, count, workers):
-    """Seconds to submit ``count`` calls and take every future's result."""
-    from concurrent.futures import ThreadPoolExecutor
-    calls = itertools.repeat(None, count)
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers) as executor:
-        futures = [executor.submit(fn) for _ in calls]
-        for future in futures:
-            future.result()
-    return time.perf_counter() - start
-
-
 def phased_pylateral_run(pylateral, fn, count, workers):
     """Seconds to open the pool, to run the tasks (first call until join()
     returns) and to close it."""
@@ -172,9 +149,10 @@ def sleep_task():
 def child_throughput(lib, pylateral, count):
     """Rate of no-op fire-and-forget tasks on 8 workers."""
     if lib == TPE:
-        seconds = timed_tpe_run(noop, count, THROUGHPUT_WORKERS)
+        phases = phased_tpe_run(noop, count, THROUGHPUT_WORKERS)
     else:
-        seconds = timed_pylateral_run(pylateral, noop, count, THROUGHPUT_WORKERS)
+        phases = phased_pylateral_run(pylateral, noop, count, THROUGHPUT_WORKERS)
+    seconds = sum(phases.values())  # pool open to pool exit
     return {"count": count, "seconds": seconds, "rate": count / seconds}
 
 
