@@ -12,7 +12,11 @@ git -C "$repo" ls-files -z | (cd "$repo" && xargs -0 cp --parents -t "$work")
 (cd "$repo" && git ls-files -z --others --exclude-standard) | (cd "$repo" && xargs -0 -r cp --parents -t "$work")
 cd "$work"
 rm -rf build python/_lateral*.so
-LATERAL_SANITIZE=address,undefined python3 setup.py -q build_ext --inplace --force >/dev/null
+# pyproject.toml needs setuptools >= 77 (PEP 639 license); the interpreter's
+# own may be older, so build in a throw-away venv of the same Python.
+python3 -m venv "$work/.build-venv"
+"$work/.build-venv/bin/python" -m pip install -q 'setuptools>=77' >/dev/null
+LATERAL_SANITIZE=address,undefined "$work/.build-venv/bin/python" setup.py -q build_ext --inplace --force >/dev/null
 
 libasan="$(gcc -print-file-name=libasan.so)"
 libubsan="$(gcc -print-file-name=libubsan.so)"
