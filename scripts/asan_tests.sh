@@ -23,6 +23,8 @@ libubsan="$(gcc -print-file-name=libubsan.so)"
 export LD_PRELOAD="$libasan:$libubsan"
 # Python's own arenas hide use-after-free of objects from ASan.
 export PYTHONMALLOC=malloc
+# Tells the tests that resident-memory figures are the sanitizer's, not ours.
+export LATERAL_SANITIZED=1
 # CPython leaks by design at exit; odr/alloc checks are noise for an extension.
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_odr_violation=0:allocator_may_return_null=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

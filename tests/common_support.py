@@ -1,10 +1,38 @@
 """Helpers shared by the test modules of the three packages."""
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 #: Generous bound for anything that should happen "soon" on a noisy machine.
 PATIENCE = 20.0
+
+#: True when the suite runs under AddressSanitizer or valgrind
+#: (``scripts/asan_tests.sh`` and ``scripts/valgrind_stress.sh`` set
+#: ``LATERAL_SANITIZED=1``): their allocators keep freed memory in
+#: quarantine, so resident-memory comparisons mean nothing there.
+SANITIZED = os.environ.get("LATERAL_SANITIZED", "") not in ("", "0")
+
+
+def _stress_scale():
+    raw = os.environ.get("LATERAL_STRESS_SCALE", "1")
+    try:
+        scale = float(raw)
+    except ValueError:
+        raise ValueError(f"LATERAL_STRESS_SCALE must be a number, got {raw!r}") from None
+    if not 0 < scale <= 100:
+        raise ValueError(f"LATERAL_STRESS_SCALE must be in (0, 100], got {raw!r}")
+    return scale
+
+
+#: Multiplier for the iteration counts of the stress tests; the valgrind run
+#: shrinks them (``LATERAL_STRESS_SCALE=0.01``) because memcheck is ~50x slower.
+STRESS_SCALE = _stress_scale()
+
+
+def scaled(count, minimum=1):
+    """``count`` iterations scaled by ``STRESS_SCALE`` (at least ``minimum``)."""
+    return max(minimum, int(count * STRESS_SCALE))
 
 
 def wait_until(predicate, timeout=PATIENCE, interval=0.005):
