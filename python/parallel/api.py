@@ -59,7 +59,14 @@ class AsyncExecution:
                 f"{self._work.name}: not every call finished within {timeout:g} seconds")
         if self._cancelled:
             raise concurrent.futures.CancelledError(f"{self._work.name} was cancelled")
-        results, errors = self._run.outcome()
+        try:
+            results, errors = self._run.outcome()
+        except BaseException as fatal:
+            # A broken process pool: let it go now, so that the next call
+            # starts a new one even while this execution is still referenced.
+            self._error = fatal
+            self._release()
+            raise
         if errors and not self._silent:
             # The rest of the work no longer matters: stop what can be stopped.
             self._error = errors[min(errors)]
