@@ -207,3 +207,22 @@ if __name__ == "__main__" and sys.argv[1:2] == ["reader"]:
     sys.path.insert(0, HERE)
     import strand_support  # run the reader with this module's functions under their real names
     strand_support._reader_main(sys.argv[2:])
+
+
+def exit_with(code):
+    """A task that calls ``sys.exit(code)``."""
+    sys.exit(code)
+
+
+class UnprintableError(Exception):
+    """Neither printable (``__str__`` raises) nor picklable."""
+
+    def __str__(self):
+        raise ValueError("no text")
+
+    def __reduce__(self):
+        raise TypeError("not picklable")
+
+
+def raise_unprintable():
+    raise UnprintableError()

@@ -5,8 +5,8 @@ import threading
 import pytest
 
 import strand
-from strand_support import (add, decorated_square, fail, kill_self, pid_and_value, squares,
-                            wait_for_file)
+from strand_support import (add, decorated_square, exit_with, fail, kill_self, pid_and_value,
+                            raise_unprintable, squares, wait_for_file)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -73,6 +73,21 @@ def test_on_error_gets_the_childs_exception_in_the_calling_process():
     handle = strand.MultiprocessTaskrunner(fail, on_error=errors.append)("bad")
     assert handle.result(60) is None
     assert isinstance(errors[0], ValueError) and handle.status == "error"
+
+
+def test_sys_exit_in_the_child_is_the_calls_exception_not_an_exit_code():
+    handle = strand.MultiprocessTaskrunner(exit_with)(7)
+    with pytest.raises(SystemExit) as info:
+        handle.result(60)
+    assert info.value.code == 7 and handle.status == "error"
+
+
+def test_an_unpicklable_unprintable_exception_still_reaches_the_caller():
+    handle = strand.MultiprocessTaskrunner(raise_unprintable)()
+    with pytest.raises(RuntimeError, match=r"UnprintableError: <exception str\(\) failed>.*"
+                                           "could not be pickled") as info:
+        handle.result(60)
+    assert "raise_unprintable" in str(info.value.__cause__)
 
 
 def test_a_crashed_child_gives_a_clear_error():

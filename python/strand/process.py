@@ -237,7 +237,9 @@ def _child_main(sender, func, args, kwargs, stream, name):
                 _send(sender, ("item", item), f"an item yielded by {name}()")
             result = None
         _send(sender, ("end", result, not streamed), f"the result of {name}()")
-    except Exception as exc:
+    except BaseException as exc:
+        # SystemExit and KeyboardInterrupt too: the caller gets the task's own
+        # exception, as from the thread runner, not a bare exit code.
         _send_error(sender, exc)
     finally:
         sender.close()
@@ -258,8 +260,16 @@ def _send_error(sender, exc):
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:
-        exc = RuntimeError(f"{type(exc).__qualname__}: {exc} (the exception itself "
-                           "could not be pickled)")
+        exc = RuntimeError(f"{type(exc).__qualname__}: {_text_of(exc)} (the exception "
+                           "itself could not be pickled)")
     exc.__traceback__ = None
     exc.__context__ = exc.__cause__ = None
     sender.send(("error", exc, text))
+
+
+def _text_of(exc):
+    """``str(exc)``, or a placeholder when the exception's ``__str__`` raises."""
+    try:
+        return str(exc)
+    except Exception:
+        return "<exception str() failed>"
