@@ -203,12 +203,6 @@ def _reader_main(argv):
     reader.stop()
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["reader"]:
-    sys.path.insert(0, HERE)
-    import strand_support  # run the reader with this module's functions under their real names
-    strand_support._reader_main(sys.argv[2:])
-
-
 def exit_with(code):
     """A task that calls ``sys.exit(code)``."""
     sys.exit(code)
@@ -226,3 +220,10 @@ class UnprintableError(Exception):
 
 def raise_unprintable():
     raise UnprintableError()
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["reader"]:
+    sys.path.insert(0, HERE)
+    import strand_support  # run the reader with this module's functions under their real names
+    strand_support._reader_main(sys.argv[2:])
+
