@@ -49,11 +49,19 @@ class StoreTaskReader:
     reader; use several readers for more.  ``lease``: seconds a claim on a
     Sqlite or Redis store lasts without renewal (renewed while the task
     runs); a task whose reader died runs again after it.
+
+    While the store cannot be reached (a Redis server restarts: the errors
+    in the store's ``connection_errors``) the listening reader keeps trying,
+    backing off from ``poll_interval`` to ``max_reconnect_interval``, and
+    logs one warning when the store goes away and one when it is back.  The
+    outcome of a task that ended meanwhile is written once the store is back
+    (unless the reader is stopped first: the task then runs again after its
+    lease).
     """
 
     def __init__(self, store, get_task_func=None, *, functions=None, secret=None,
                  require_signature=False, lease=30.0, poll_interval=0.01,
-                 max_poll_interval=0.5, name=None):
+                 max_poll_interval=0.5, max_reconnect_interval=2.0, name=None):
         self.store = open_store(store)
         self._queue = task_queue(self.store)
         self.get_task_func = optional_callable(get_task_func, "get_task_func")
@@ -66,6 +74,10 @@ class StoreTaskReader:
         self.poll_interval = _positive(poll_interval, "poll_interval")
         self.max_poll_interval = max(self.poll_interval,
                                      _positive(max_poll_interval, "max_poll_interval"))
+        self.max_reconnect_interval = max(
+            self.max_poll_interval, _positive(max_reconnect_interval, "max_reconnect_interval"))
+        self._connection_errors = tuple(getattr(self._queue, "connection_errors", ()))
+        self._unreachable_since = None
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.completed = 0
         self.failed = 0
@@ -126,8 +138,13 @@ class StoreTaskReader:
     def _loop(self):
         interval = self.poll_interval
         while not self._stop.is_set():
+            ceiling = self.max_poll_interval
             try:
                 claimed = self.run_once()
+                self._reached()
+            except self._connection_errors as exc:
+                self._unreachable(exc)
+                claimed, ceiling = False, self.max_reconnect_interval
             except Exception:
                 log.exception("strand: reader %s could not poll %r", self.name, self.store)
                 claimed = False
@@ -135,7 +152,23 @@ class StoreTaskReader:
                 interval = self.poll_interval
                 continue
             self._stop.wait(interval)
-            interval = min(interval * 2, self.max_poll_interval)
+            interval = min(interval * 2, ceiling)
+
+    # --- an unreachable store ----------------------------------------------
+
+    def _unreachable(self, exc):
+        if self._unreachable_since is None:
+            self._unreachable_since = time.monotonic()
+            log.warning("strand: reader %s cannot reach %r (%s: %s); retrying every %g s "
+                        "at most", self.name, self.store, type(exc).__name__, exc,
+                        self.max_reconnect_interval)
+
+    def _reached(self):
+        since = self._unreachable_since
+        if since is not None:
+            self._unreachable_since = None
+            log.warning("strand: reader %s reached %r again after %.1f s", self.name,
+                        self.store, time.monotonic() - since)
 
     # --- running tasks -----------------------------------------------------
 
@@ -174,20 +207,45 @@ class StoreTaskReader:
             return _error_fields(type(exc).__qualname__, str(exc), traceback.format_exc())
 
     def _finish(self, task_id, token, fields):
-        try:
-            written = self._queue.finish_task(task_id, token, fields)
-        except (TypeError, ValueError) as exc:  # the result could not be encoded
-            fields = _error_fields(type(exc).__qualname__, f"the result could not be stored: {exc}",
-                                   traceback.format_exc())
-            written = self._queue.finish_task(task_id, token, fields)
+        outcome = self._write_outcome(task_id, token, fields)
+        if outcome is None:
+            log.warning("strand: reader %s stopped before it could write the outcome of task "
+                        "%s (the store is unreachable); the task will run again after its "
+                        "lease", self.name, task_id)
+            return
+        written, status = outcome
         if not written:
             log.warning("strand: reader %s lost its claim on task %s (its lease expired); "
                         "its outcome was not written", self.name, task_id)
-            return
-        if fields["status"] == COMPLETE:
+        elif status == COMPLETE:
             self.completed += 1
         else:
             self.failed += 1
+
+    def _write_outcome(self, task_id, token, fields):
+        """``(written, status)`` from ``finish_task``, tried again while the
+        store is unreachable (a repeated finish is harmless); None if the
+        reader was stopped first."""
+        interval = self.poll_interval
+        while True:
+            try:
+                outcome = self._finish_task(task_id, token, fields)
+            except self._connection_errors as exc:
+                self._unreachable(exc)
+                if self._stop.wait(interval):
+                    return None
+                interval = min(interval * 2, self.max_reconnect_interval)
+            else:
+                self._reached()
+                return outcome
+
+    def _finish_task(self, task_id, token, fields):
+        try:
+            return self._queue.finish_task(task_id, token, fields), fields["status"]
+        except (TypeError, ValueError) as exc:  # the result could not be encoded
+            fields = _error_fields(type(exc).__qualname__, f"the result could not be stored: {exc}",
+                                   traceback.format_exc())
+            return self._queue.finish_task(task_id, token, fields), fields["status"]
 
     def _encode_result(self, task_id, record, result):
         serializer = self._serializer(record.get("serializer"))
@@ -305,6 +363,7 @@ class _Heartbeat:
         self._active = lease is not None and not isinstance(queue, MappingTaskQueue)
         self._args = (task_id, token, lease)
         self._queue = queue
+        self._connection_errors = tuple(getattr(queue, "connection_errors", ()))
         self._lease = lease
         self._done = threading.Event()
         self._thread = None
@@ -323,11 +382,18 @@ class _Heartbeat:
         return False
 
     def _beat(self):
+        failing = False
         while not self._done.wait(self._lease / 3):
             try:
                 if not self._queue.renew_task(*self._args):
                     log.warning("strand: the claim on task %s was lost", self._args[0])
                     return
+                failing = False
+            except self._connection_errors as exc:
+                if not failing:  # once per outage; the reader reports the outage itself
+                    log.debug("strand: could not renew the claim on task %s: %s",
+                              self._args[0], exc)
+                failing = True
             except Exception:
                 log.exception("strand: could not renew the claim on task %s", self._args[0])
 

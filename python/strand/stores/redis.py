@@ -1,10 +1,26 @@
 """RedisStore: a task store in Redis, for readers on several machines."""
 import collections.abc
+import logging
 import time
 import uuid
 
 from ..handles import NEW, RUNNING
 from ..serialization import encode_record, json_loads
+
+log = logging.getLogger("strand")
+
+# Writing a record is a script so that it can be repeated after a lost reply:
+# the hash remembers the nonce of the write that made it, and a repeat of
+# that write changes nothing (it must not reset a task a reader already
+# claimed, nor queue it twice).
+_WRITE = """
+if redis.call('HGET', KEYS[1], 'write') == ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'record', ARGV[2], 'status', ARGV[3], 'write', ARGV[1])
+redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[5])
+if ARGV[6] == '1' then redis.call('XADD', KEYS[3], '*', 'id', ARGV[5]) end
+return 1
+"""
 
 # A stream entry names a task; claiming it checks the task is still new (or
 # still held by that same, expired, delivery) and marks it running with a
@@ -33,10 +49,15 @@ redis.call('XCLAIM', KEYS[2], ARGV[1], ARGV[3], 0, entry, 'JUSTID')
 return 1
 """
 
+# ``finished_by`` keeps the token of the claim that wrote the outcome, so a
+# reader that repeats a finish whose reply it lost learns that it was written.
 _FINISH = """
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then
+  if redis.call('HGET', KEYS[1], 'finished_by') == ARGV[2] then return 1 end
+  return 0
+end
 local entry = redis.call('HGET', KEYS[1], 'entry')
-redis.call('HSET', KEYS[1], 'record', ARGV[3], 'status', ARGV[4])
+redis.call('HSET', KEYS[1], 'record', ARGV[3], 'status', ARGV[4], 'finished_by', ARGV[2])
 redis.call('HDEL', KEYS[1], 'token', 'entry')
 redis.call('XACK', KEYS[2], ARGV[1], entry)
 redis.call('XDEL', KEYS[2], entry)
@@ -45,6 +66,10 @@ return 1
 
 # Stale stream entries skipped in one claim before giving up until the next poll.
 _MAX_SKIPS = 16
+
+# Backoff between the attempts of an operation while the server is unreachable.
+_FIRST_RETRY_DELAY = 0.05
+_MAX_RETRY_DELAY = 1.0
 
 
 def _redis_module():
@@ -67,40 +92,97 @@ class RedisStore(collections.abc.MutableMapping):
     Records are stored as JSON, which never runs code when read.
 
     ``url`` (``redis://host:port/db``) or ``client`` (a ``redis.Redis``).
+
+    While the server cannot be reached (it restarts, say), the mapping
+    operations (writing, reading, deleting records) try again with a backoff
+    for up to ``reconnect_timeout`` seconds (None: without limit; 0: not at
+    all), then raise the client's ``ConnectionError``.  Every operation is
+    safe to repeat after a lost reply: a record is written and queued once.
+    The task-queue operations (``claim_task``...) raise at once: the reader
+    that calls them does its own retrying (see ``connection_errors``).
     """
 
-    def __init__(self, url=None, *, client=None, namespace="strand", group="readers"):
+    def __init__(self, url=None, *, client=None, namespace="strand", group="readers",
+                 reconnect_timeout=10.0):
         redis = _redis_module()
         if (url is None) == (client is None):
             raise TypeError("RedisStore needs exactly one of url= or client=")
         self.url = url
         self.namespace = namespace
         self.group = group
+        self.reconnect_timeout = _reconnect_timeout(reconnect_timeout)
+        #: The exceptions that mean "the server cannot be reached now".
+        self.connection_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+        self._response_error = redis.exceptions.ResponseError
+        self._auth_error = redis.exceptions.AuthenticationError
+        self._unreachable_since = None
         self._client = client if client is not None else redis.Redis.from_url(url)
         self._queue = f"{namespace}:queue"
         self._index = f"{namespace}:tasks"
+        self._write = self._client.register_script(_WRITE)
         self._claim = self._client.register_script(_CLAIM)
         self._renew = self._client.register_script(_RENEW)
         self._finish = self._client.register_script(_FINISH)
-        self._create_group(redis)
+        self._retrying(self._create_group)
 
     def __getstate__(self):
         if self.url is None:
             raise TypeError("a RedisStore made from client= cannot be pickled; use url=")
-        return {"url": self.url, "namespace": self.namespace, "group": self.group}
+        return {"url": self.url, "namespace": self.namespace, "group": self.group,
+                "reconnect_timeout": self.reconnect_timeout}
 
     def __setstate__(self, state):
-        self.__init__(state["url"], namespace=state["namespace"], group=state["group"])
+        self.__init__(state["url"], namespace=state["namespace"], group=state["group"],
+                      reconnect_timeout=state.get("reconnect_timeout", 10.0))
 
     def __repr__(self):
         return f"RedisStore({self.url or self._client!r}, namespace={self.namespace!r})"
 
-    def _create_group(self, redis):
+    def _create_group(self):
         try:
             self._client.xgroup_create(self._queue, self.group, id="0", mkstream=True)
-        except redis.ResponseError as exc:
+        except self._response_error as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+
+    # --- reconnecting --------------------------------------------------------
+
+    def _retrying(self, operation):
+        """``operation()``, tried again with a backoff while the server cannot
+        be reached, for up to ``reconnect_timeout`` seconds."""
+        deadline = None if self.reconnect_timeout is None else \
+            time.monotonic() + self.reconnect_timeout
+        delay = _FIRST_RETRY_DELAY
+        while True:
+            try:
+                result = operation()
+            except self.connection_errors as exc:
+                if not self._may_retry(exc, deadline, delay):
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, _MAX_RETRY_DELAY)
+            else:
+                self._reached()
+                return result
+
+    def _may_retry(self, exc, deadline, delay):
+        if isinstance(exc, self._auth_error):  # waiting cannot fix a password
+            return False
+        if deadline is not None and time.monotonic() + delay > deadline:
+            return False
+        if self._unreachable_since is None:
+            self._unreachable_since = time.monotonic()
+            limit = "without limit" if deadline is None else f"for up to {self.reconnect_timeout:g} s"
+            log.warning("strand: %r cannot reach its Redis server (%s: %s); retrying %s",
+                        self, type(exc).__name__, exc, limit)
+        return True
+
+    def _reached(self):
+        since = self._unreachable_since
+        if since is not None:
+            self._unreachable_since = None
+            log.warning("strand: %r reached its Redis server again after %.1f s",
+                        self, time.monotonic() - since)
 
     def _key(self, task_id):
         if not isinstance(task_id, str):
@@ -110,7 +192,8 @@ class RedisStore(collections.abc.MutableMapping):
     # --- MutableMapping ----------------------------------------------------
 
     def __getitem__(self, task_id):
-        fields = self._client.hgetall(self._key(task_id))
+        key = self._key(task_id)
+        fields = self._retrying(lambda: self._client.hgetall(key))
         if not fields:
             raise KeyError(task_id)
         return _record_from_hash(fields)
@@ -120,35 +203,55 @@ class RedisStore(collections.abc.MutableMapping):
             raise TypeError(f"a task record must be a mapping, got {type(record).__name__}")
         key, text = self._key(task_id), encode_record(record, task_id)
         status = str(record.get("status", ""))
-        pipe = self._client.pipeline(transaction=True)
-        pipe.delete(key)
-        pipe.hset(key, mapping={"record": text, "status": status})
-        pipe.zadd(self._index, {task_id: time.time()}, nx=True)
-        if status == NEW:
-            pipe.xadd(self._queue, {"id": task_id})
-        pipe.execute()
+        queued = "1" if status == NEW else ""
+        args = [uuid.uuid4().hex, text, status, repr(time.time()), task_id, queued]
+        self._retrying(lambda: self._write(keys=[key, self._index, self._queue], args=args))
 
     def __delitem__(self, task_id):
-        pipe = self._client.pipeline(transaction=True)
-        pipe.delete(self._key(task_id))
-        pipe.zrem(self._index, task_id)
-        if pipe.execute()[0] == 0:
+        key, attempts = self._key(task_id), []
+
+        def delete():
+            attempts.append(None)
+            pipe = self._client.pipeline(transaction=True)
+            pipe.delete(key)
+            pipe.zrem(self._index, task_id)
+            return pipe.execute()[0]
+
+        # After a failed attempt a missing record may be this call's own work.
+        if self._retrying(delete) == 0 and len(attempts) == 1:
             raise KeyError(task_id)
 
     def __iter__(self):
-        return iter([item.decode() for item in self._client.zrange(self._index, 0, -1)])
+        items = self._retrying(lambda: self._client.zrange(self._index, 0, -1))
+        return iter([item.decode() for item in items])
 
     def __len__(self):
-        return self._client.zcard(self._index)
+        return self._retrying(lambda: self._client.zcard(self._index))
 
     def __contains__(self, task_id):
-        return isinstance(task_id, str) and bool(self._client.exists(self._key(task_id)))
+        if not isinstance(task_id, str):
+            return False
+        key = self._key(task_id)
+        return bool(self._retrying(lambda: self._client.exists(key)))
 
     # --- the task-queue protocol ------------------------------------------
 
     def claim_task(self, reader, lease=None):
         """Claim a task whose lease expired, else the next new one: mark it
         running and return ``(id, record, token)``, or None."""
+        try:
+            return self._claim_next(reader, lease)
+        except self._response_error as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+        # The stream or its group is gone: the server restarted without its
+        # data.  Recreate them, or no reader would ever see a task again.
+        log.warning("strand: the queue of %r was missing (the server lost its data?); "
+                    "recreated it", self)
+        self._create_group()
+        return self._claim_next(reader, lease)
+
+    def _claim_next(self, reader, lease):
         for _ in range(_MAX_SKIPS):
             entry = self._expired_entry(reader, lease) or self._new_entry(reader)
             if entry is None:
@@ -198,7 +301,7 @@ class RedisStore(collections.abc.MutableMapping):
         if the claim ``token`` still owns the task; True if written."""
         stored = self._client.hgetall(self._key(task_id))
         if stored.get(b"token", b"").decode() != token:
-            return False
+            return stored.get(b"finished_by", b"").decode() == token  # a repeated finish
         record = _record_from_hash(stored)
         record.update(fields)
         text = encode_record(record, task_id)
@@ -212,6 +315,15 @@ class RedisStore(collections.abc.MutableMapping):
                                               count=1, consumername=reader)
         if not pending:
             self._client.xgroup_delconsumer(self._queue, self.group, reader)
+
+
+def _reconnect_timeout(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"reconnect_timeout must be None or a number of seconds >= 0, "
+                         f"got {value!r}")
+    return float(value)
 
 
 def _record_from_hash(fields):
