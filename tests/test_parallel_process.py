@@ -4,6 +4,7 @@ import concurrent.futures
 import multiprocessing
 import os
 import pickle
+import sys
 import threading
 import time
 
@@ -333,3 +334,12 @@ def test_process_pool_with_another_start_method():
 def test_async_map_on_processes():
     with parallel.process.async_map(square, range(10)) as execution:
         assert execution.results(timeout=PATIENCE) == [i * i for i in range(10)]
+
+
+def test_sys_exit_code_survives_tblibs_exception_pickling():
+    # dask.distributed installs tblib's pickling support, which rebuilds a
+    # SystemExit without its code: the caller's exit status would be lost.
+    pytest.importorskip("tblib.pickling_support").install()
+    with pytest.raises(SystemExit) as info:
+        parallel.process.map(sys.exit, [4])
+    assert info.value.code == 4

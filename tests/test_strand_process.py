@@ -138,3 +138,12 @@ def test_decorated_module_function_works_with_spawn():
 def test_bad_mp_context_is_refused():
     with pytest.raises(ValueError, match="mp_context"):
         strand.MultiprocessTaskrunner(add, mp_context="teleport")
+
+
+def test_sys_exit_code_survives_tblibs_exception_pickling():
+    # dask.distributed installs tblib's pickling support, which rebuilds a
+    # SystemExit without its code: the caller's exit status would be lost.
+    pytest.importorskip("tblib.pickling_support").install()
+    with pytest.raises(SystemExit) as info:
+        strand.MultiprocessTaskrunner(exit_with)(6).result(60)
+    assert info.value.code == 6

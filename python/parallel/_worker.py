@@ -124,6 +124,10 @@ def unpack_exception(packed):
             exc = None
     if not isinstance(exc, BaseException):
         exc = RemoteError(name, message)
+    if isinstance(exc, SystemExit) and exc.code is None and exc.args:
+        # tblib's pickling_support (installed by dask.distributed) rebuilds
+        # SystemExit without its code; the exit status must survive.
+        exc.code = exc.args[0] if len(exc.args) == 1 else exc.args
     exc.__cause__ = RemoteTraceback(text)
     return exc
 

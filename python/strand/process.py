@@ -126,6 +126,10 @@ class MultiprocessTaskrunner(Taskrunner):
             if kind == "item":
                 self.on_iter(payload)
             elif kind == "error":
+                if isinstance(payload, SystemExit) and payload.code is None and payload.args:
+                    # tblib's pickling_support (installed by dask.distributed)
+                    # rebuilds SystemExit without its code.
+                    payload.code = payload.args[0] if len(payload.args) == 1 else payload.args
                 payload.__cause__ = RemoteTraceback(rest[0])
                 raise payload
             else:
