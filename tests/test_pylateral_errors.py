@@ -305,6 +305,20 @@ def test_join_with_a_timeout_raises_pool_timeout():
         gate.set()
 
 
+@pytest.mark.parametrize("forever", [float("inf"), 10**400], ids=["inf", "int-beyond-float"])
+def test_a_timeout_too_large_for_a_float_means_forever(forever):
+    @pylateral.task(has_return_value=True)
+    def quick(x):
+        return x
+
+    with pylateral.task_pool(max_workers=2, timeout=forever) as pool:
+        quick(1)
+        pylateral.join(timeout=forever)
+    assert pool.return_values() == [1]
+    with pytest.raises(ValueError, match="timeout must be a non-negative"):
+        pylateral.task_pool(timeout=-forever)
+
+
 # --- a second pool -------------------------------------------------------------------
 
 def test_a_second_pool_in_the_same_thread_is_refused():

@@ -35,6 +35,21 @@ void lat_timeout_error(PyObject *exc_type, const char *what, double timeout,
 /* The one rule for a timeout: None (-1 here), or a non-negative int or
  * float of seconds; a bool is refused.  Returns 0, or -1 with a TypeError or
  * ValueError naming the value. */
+/* An int timeout beyond a double's range: forever when positive (like
+ * float('inf')), and still refused when negative. */
+static int huge_int_seconds(PyObject *obj, double *t)
+{
+    PyObject *zero = PyLong_FromLong(0);
+    if (zero == NULL)
+        return -1;
+    int negative = PyObject_RichCompareBool(obj, zero, Py_LT);
+    Py_DECREF(zero);
+    if (negative < 0)
+        return -1;
+    *t = negative ? -Py_HUGE_VAL : Py_HUGE_VAL;
+    return 0;
+}
+
 int lat_timeout_seconds(PyObject *obj, double *out)
 {
     *out = -1;
@@ -46,8 +61,13 @@ int lat_timeout_seconds(PyObject *obj, double *out)
         return -1;
     }
     double t = PyFloat_AsDouble(obj);
-    if (t == -1 && PyErr_Occurred())
-        return -1;
+    if (t == -1 && PyErr_Occurred()) {
+        if (!PyLong_Check(obj) || !PyErr_ExceptionMatches(PyExc_OverflowError))
+            return -1;
+        PyErr_Clear();
+        if (huge_int_seconds(obj, &t) < 0)
+            return -1;
+    }
     if (!(t >= 0)) {
         PyErr_Format(PyExc_ValueError,
                      "timeout must be a non-negative number of seconds, got %R", obj);
