@@ -6,10 +6,13 @@ small fan-outs in a web view, say -- reuse running threads, and concurrent
 calls never share a pool.  A batch abandoned while items still run (timeout,
 Ctrl-C, an async result dropped unread) parks its pool in ``_retiring``; the
 pool returns to the cache once those items have finished, and meanwhile
-nobody else waits behind them.  ``shutdown()`` closes every cached pool.
+nobody else waits behind them.  ``_retiring`` holds the batch weakly: the
+items and results of a batch nobody reads are freed when its last item ends,
+not at the next call.  ``shutdown()`` closes every cached pool.
 """
 import os
 import threading
+import weakref
 
 import _lateral
 
@@ -20,7 +23,7 @@ IDLE_POOLS = 4  # idle pools kept; more are closed when checked in
 
 _lock = threading.Lock()
 _idle = []       # pools ready for a batch, last used last
-_retiring = []   # (pool, batch) whose abandoned batch still runs
+_retiring = []   # (pool, weakref to its abandoned batch, which still runs)
 
 
 def _forget_after_fork():
@@ -62,18 +65,23 @@ def _release(pool, batch):
         _check_in(pool)
     else:
         with _lock:
-            _retiring.append((pool, batch))
+            _retiring.append((pool, weakref.ref(batch)))
 
 
 def _reap():
     if not _retiring:
         return
     with _lock:
-        finished = [entry for entry in _retiring if entry[1].done]
+        finished = [entry for entry in _retiring if _finished(entry[1])]
         for entry in finished:
             _retiring.remove(entry)
     for pool, _ in finished:
         _check_in(pool)
+
+
+def _finished(batch_ref):
+    batch = batch_ref()
+    return batch is None or batch.done
 
 
 def shutdown():

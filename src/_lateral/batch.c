@@ -164,6 +164,7 @@ static lat_batch *batch_create(lat_pool *pool, PyObject *fn, PyObject *items,
     b->pool = (lat_pool *)Py_NewRef(pool);
     b->errors = PyDict_New();
     b->results = NULL;
+    b->weakreflist = NULL;
     b->n = b->next = b->tickets = b->finished = 0;
     b->unpack = unpack;
     b->stop_on_error = stop_on_error;
@@ -397,6 +398,8 @@ static PyObject *batch_first_error_index(lat_batch *b, PyObject *unused)
 static void batch_dealloc(lat_batch *b)
 {
     PyObject_GC_UnTrack(b);
+    if (b->weakreflist != NULL)
+        PyObject_ClearWeakRefs((PyObject *)b);
     Py_CLEAR(b->fn);
     Py_CLEAR(b->items);
     Py_CLEAR(b->results);
@@ -477,6 +480,7 @@ PyTypeObject LatBatch_Type = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Calls started by Pool.map() or Pool.call(), with ordered result slots.",
     .tp_dealloc = (destructor)batch_dealloc,
+    .tp_weaklistoffset = offsetof(lat_batch, weakreflist),
     .tp_traverse = (traverseproc)batch_traverse,
     .tp_clear = (inquiry)batch_clear,
     .tp_methods = batch_methods,

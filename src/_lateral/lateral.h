@@ -118,6 +118,7 @@ typedef struct {
     Py_ssize_t tickets;       /* tickets not finished (mu) */
     Py_ssize_t finished;      /* items that ran to an end (GIL) */
     int unpack, stop_on_error, cancelled, done;
+    PyObject *weakreflist;
 } lat_batch;
 
 /* module.c */
