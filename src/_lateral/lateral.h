@@ -29,6 +29,9 @@ enum { ITEM_TASK = 1, ITEM_TICKET = 2 };
 /* Flags of a task item. */
 enum { TASK_HAS_RETURN = 1 };
 
+/* The most threads a pool may have (Pool(max_workers) and the packages). */
+#define LAT_MAX_WORKERS 100000
+
 /* One queued unit of work: 40 bytes, no Python allocation of its own. */
 typedef struct {
     PyObject *fn;      /* TASK: the callable; TICKET: NULL */

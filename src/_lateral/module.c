@@ -184,6 +184,7 @@ PyMODINIT_FUNC PyInit__lateral(void)
         add_type(mod, &LatTask_Type, "Task") < 0 ||
         add_type(mod, &LatGroup_Type, "TaskGroup") < 0 ||
         add_type(mod, &LatBatch_Type, "Batch") < 0 ||
+        PyModule_AddIntConstant(mod, "MAX_WORKERS", LAT_MAX_WORKERS) < 0 ||
         register_hooks(mod) < 0) {
         Py_DECREF(mod);
         return NULL;

@@ -536,9 +536,9 @@ static int parse_workers(PyObject *obj, Py_ssize_t *out)
     long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
     if (v == -1 && PyErr_Occurred())
         return -1;
-    if (overflow > 0 || v > 100000) {
+    if (overflow > 0 || v > LAT_MAX_WORKERS) {
         PyErr_Format(PyExc_ValueError,
-                     "max_workers must be at most 100000, got %R", obj);
+                     "max_workers must be at most %d, got %R", LAT_MAX_WORKERS, obj);
         return -1;
     }
     if (overflow < 0 || v <= 0) {
