@@ -7,6 +7,8 @@ follows the same rules.
 import concurrent.futures
 import os
 
+import _lateral
+
 from .models import arg, future
 
 THREAD_EXECUTOR = "thread"
@@ -139,6 +141,11 @@ def check_executor(executor):
                     f"Executor instance, got {type(executor).__name__}")
 
 
+#: The core's limit on a pool's threads, applied to processes too: checked
+#: before a process pool forks anything.
+MAX_WORKERS = _lateral.MAX_WORKERS
+
+
 def check_max_workers(max_workers):
     if max_workers is None:
         return None
@@ -146,6 +153,8 @@ def check_max_workers(max_workers):
         raise TypeError(f"max_workers must be an int, got {max_workers!r}")
     if max_workers <= 0:
         raise ValueError(f"max_workers must be greater than 0, got {max_workers!r}")
+    if max_workers > MAX_WORKERS:
+        raise ValueError(f"max_workers must be at most {MAX_WORKERS}, got {max_workers!r}")
     return max_workers
 
 

@@ -223,7 +223,7 @@ class ExecutorNamespace:
     async_par with the executor chosen."""
 
     def __init__(self, executor):
-        self.executor = executor
+        self.executor = _params.check_executor(executor)
 
     def map(self, fn, params, *, extras=None, unpack_arguments=True, max_workers=None,
             timeout=None, silent=False):

@@ -22,6 +22,8 @@ class ParallelFunction:
     """
 
     def __init__(self, fn, options):
+        if not callable(fn):
+            raise TypeError(f"ParallelFunction needs a callable, got {fn!r}")
         functools.update_wrapper(self, fn)
         self._options = options
         self.thread = FunctionNamespace(self, THREAD_EXECUTOR)

@@ -84,8 +84,12 @@ class FailedTask:
     __slots__ = ("params", "kwargs", "ex")
 
     def __init__(self, params=(), kwargs=None, ex=None):
-        self.params = tuple(params)
-        self.kwargs = dict(kwargs) if kwargs else {}
+        try:
+            self.params = tuple(params)
+            self.kwargs = dict(kwargs) if kwargs else {}
+        except (TypeError, ValueError):
+            raise TypeError(f"FailedTask needs params= a tuple of positional arguments and "
+                            f"kwargs= a dict, got params={params!r}, kwargs={kwargs!r}") from None
         self.ex = ex
 
     def __eq__(self, other):

@@ -66,11 +66,15 @@ def cache_result(scope=CacheScopes.THREAD):
     """Cache a function's result per arguments, per thread (``THREAD``) or for
     the whole process (``PROCESS``).  The decorated function gains
     ``clear_cache()``, which forgets every cached result."""
+    given = scope
     try:
-        scope = CacheScopes(scope)
+        # A flag is a mistake even though True == 1 == CacheScopes.THREAD.
+        scope = None if isinstance(scope, bool) else CacheScopes(scope)
     except ValueError:
+        scope = None
+    if scope is None:
         raise ValueError(f"cache_result scope must be CacheScopes.THREAD or "
-                         f"CacheScopes.PROCESS, got {scope!r}") from None
+                         f"CacheScopes.PROCESS, got {given!r}")
 
     def decorate(fn):
         if not callable(fn):

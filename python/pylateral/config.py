@@ -1,8 +1,14 @@
 """Reading pylateral's settings from arguments and the environment."""
 import os
 
+import _lateral
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+#: The core's limit on a pool's threads, checked here so that
+#: the error names the setting the value came from.
+MAX_WORKERS = _lateral.MAX_WORKERS
 
 
 def _positive_int(value, name):
@@ -10,6 +16,8 @@ def _positive_int(value, name):
         raise TypeError(f"{name} must be an int, got {value!r}")
     if value <= 0:
         raise ValueError(f"{name} must be greater than 0, got {value!r}")
+    if value > MAX_WORKERS:
+        raise ValueError(f"{name} must be at most {MAX_WORKERS}, got {value!r}")
     return value
 
 
@@ -26,6 +34,8 @@ def resolve_workers(max_workers):
                 f"PYLATERAL_WORKERS must be a positive integer, got {raw!r}") from None
         if value <= 0:
             raise ValueError(f"PYLATERAL_WORKERS must be greater than 0, got {raw!r}")
+        if value > MAX_WORKERS:
+            raise ValueError(f"PYLATERAL_WORKERS must be at most {MAX_WORKERS}, got {raw!r}")
         return value
     return (os.cpu_count() or 1) * 5
 

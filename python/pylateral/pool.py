@@ -109,6 +109,7 @@ def get_current_task_pool():
 def join(timeout=None):
     """Block until every task of the open pool is done; re-raise the first
     task error.  Does nothing when no pool is open."""
+    timeout = _lateral.check_timeout(timeout)  # a bad timeout is a bug with or without a pool
     core = _lateral.get_current_pool()
     if core is not None and not core.inline:
         core.join(timeout)

@@ -1,6 +1,8 @@
 """dispatch: start many tasks at once and collect their outcomes."""
 import time
 
+import _lateral
+
 from .base import Taskrunner
 from .decorator import resolve_target
 from .handles import COMPLETE, ERROR, NEW, RUNNING, CompletedHandle
@@ -40,6 +42,11 @@ def dispatch(func, items, target="thread", **runner_kwargs):
     keyword arguments or a single argument.  A call that cannot even start
     counts as an error of its item.
     """
+    try:
+        items = iter(items)
+    except TypeError:
+        raise TypeError(f"dispatch needs an iterable of items, got {type(items).__name__}: "
+                        f"{items!r}") from None
     runner = func if isinstance(func, Taskrunner) else resolve_target(target)(func, **runner_kwargs)
     dispatched = Dispatch(runner)
     for item in items:
@@ -53,6 +60,8 @@ class Dispatch:
     in submission order; :meth:`wait` blocks until every call is done."""
 
     def __init__(self, runner):
+        if not isinstance(runner, Taskrunner):
+            raise TypeError(f"Dispatch needs a strand Taskrunner, got {runner!r}")
         self.runner = runner
         self.handles = []
 
@@ -75,6 +84,7 @@ class Dispatch:
 
     def wait(self, timeout=None):
         """Wait for every call (at most ``timeout`` seconds); True if all done."""
+        timeout = _lateral.check_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         for handle in self.handles:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())

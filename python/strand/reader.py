@@ -9,6 +9,8 @@ import traceback
 import uuid
 import weakref
 
+import _lateral
+
 from ._util import is_one_shot, optional_callable
 from .base import unwrap
 from .handles import COMPLETE, ERROR
@@ -109,6 +111,7 @@ class StoreTaskReader:
     def stop(self, timeout=None):
         """Stop polling; waits (up to ``timeout`` seconds) for the task being
         run to finish.  Returns True if the thread has ended."""
+        timeout = _lateral.check_timeout(timeout)
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -185,6 +188,10 @@ class StoreTaskReader:
 
     def run_pending(self, limit=None):
         """Run waiting tasks until there are none (or ``limit`` ran); the count."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise TypeError(f"run_pending's limit must be an int or None, got {limit!r}")
+        if limit is not None and limit < 0:
+            raise ValueError(f"run_pending's limit must be at least 0, got {limit!r}")
         count = 0
         while (limit is None or count < limit) and self.run_once():
             count += 1
@@ -349,10 +356,15 @@ def _error_fields(error_type, message, trace):
 
 
 def _positive(value, what, allow_none=False):
+    """``value`` as float seconds: positive and short enough for
+    ``Event.wait`` (a longer one would kill the listening thread)."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{what} must be a positive number of seconds, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, got {value!r}")
+    if not 0 < value <= threading.TIMEOUT_MAX:
+        raise ValueError(f"{what} must be a positive number of seconds up to "
+                         f"{threading.TIMEOUT_MAX:g}, got {value!r}")
     return float(value)
 
 

@@ -1,4 +1,5 @@
 """Task functions a store reader may run, looked up by name."""
+import collections.abc
 import threading
 
 from ._util import func_name, qualified_name, require_callable
@@ -58,6 +59,8 @@ class TaskRegistry:
     def resolve(self, record):
         """The function for a task record (by ``qualname``, then ``name``), or
         None.  Raises LookupError if the plain name is ambiguous."""
+        if not isinstance(record, collections.abc.Mapping):
+            raise TypeError(f"resolve needs a task record (a mapping), got {record!r}")
         with self._lock:
             func = self._by_name.get(record.get("qualname"))
             if func is None:

@@ -12,6 +12,8 @@ import hmac
 import json
 import pickle
 
+from ._util import require_callable
+
 _BYTES_TAG = "__strand_bytes__"
 
 
@@ -22,8 +24,8 @@ class Serializer:
         if not isinstance(name, str) or not name:
             raise TypeError(f"a serializer name must be a non-empty string, got {name!r}")
         self.name = name
-        self.dumps = dumps
-        self.loads = loads
+        self.dumps = require_callable(dumps, f"the dumps of serializer {name!r}")
+        self.loads = require_callable(loads, f"the loads of serializer {name!r}")
         self.trusted = bool(trusted)
 
     def __repr__(self):

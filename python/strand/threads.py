@@ -11,6 +11,10 @@ from .handles import Outcome, TaskHandle
 _pool = None
 _pool_lock = threading.Lock()
 
+#: The core's limit on a pool's threads, checked here so that
+#: the error names STRAND_WORKERS.
+MAX_WORKERS = _lateral.MAX_WORKERS
+
 
 def _pool_size():
     raw = os.environ.get("STRAND_WORKERS", "").strip()
@@ -22,6 +26,8 @@ def _pool_size():
         raise ValueError(f"STRAND_WORKERS must be a positive integer, got {raw!r}") from None
     if size <= 0:
         raise ValueError(f"STRAND_WORKERS must be greater than 0, got {raw!r}")
+    if size > MAX_WORKERS:
+        raise ValueError(f"STRAND_WORKERS must be at most {MAX_WORKERS}, got {raw!r}")
     return size
 
 

@@ -1,4 +1,5 @@
 """StoreTaskWriter: writes task records to a store for a reader to run."""
+import collections.abc
 import logging
 import threading
 import time
@@ -75,6 +76,9 @@ class StoreTaskWriter(Taskrunner):
                  on_iter=None, on_end=None, on_error=None, safety_checks=True, **init_kwargs):
         super().__init__(func, *init_args, on_iter=on_iter, on_end=on_end, on_error=on_error,
                          safety_checks=safety_checks, **init_kwargs)
+        if reader_kwargs is not None and not isinstance(reader_kwargs, collections.abc.Mapping):
+            raise TypeError(f"reader_kwargs must be a dict of StoreTaskReader arguments, "
+                            f"got {reader_kwargs!r}")
         self.store = open_store(store)
         self.get_result = get_result if get_result is None else _callable(get_result)
         self.func_serializer = _func_serializer(pickle_func)

@@ -116,7 +116,11 @@ class RedisStore(collections.abc.MutableMapping):
         self._response_error = redis.exceptions.ResponseError
         self._auth_error = redis.exceptions.AuthenticationError
         self._unreachable_since = None
+        if client is not None and not callable(getattr(client, "register_script", None)):
+            raise TypeError(f"client must be a redis.Redis, got {client!r}")
         self._client = client if client is not None else redis.Redis.from_url(url)
+        self._owns_client = client is None
+        self._closed = False
         self._queue = f"{namespace}:queue"
         self._index = f"{namespace}:tasks"
         self._write = self._client.register_script(_WRITE)
@@ -138,6 +142,17 @@ class RedisStore(collections.abc.MutableMapping):
     def __repr__(self):
         return f"RedisStore({self.url or self._client!r}, namespace={self.namespace!r})"
 
+    def close(self):
+        """Close the store: any later use raises ValueError.  The connection
+        is closed too, unless it is a ``client=`` the caller passed in."""
+        self._closed = True
+        if self._owns_client:
+            self._client.close()
+
+    def _require_open(self):
+        if self._closed:  # ValueError, as for a closed file, shelf or SqliteStore
+            raise ValueError(f"{self!r} is closed; open a new RedisStore to use the server again")
+
     def _create_group(self):
         try:
             self._client.xgroup_create(self._queue, self.group, id="0", mkstream=True)
@@ -150,6 +165,7 @@ class RedisStore(collections.abc.MutableMapping):
     def _retrying(self, operation):
         """``operation()``, tried again with a backoff while the server cannot
         be reached, for up to ``reconnect_timeout`` seconds."""
+        self._require_open()
         deadline = None if self.reconnect_timeout is None else \
             time.monotonic() + self.reconnect_timeout
         delay = _FIRST_RETRY_DELAY
@@ -239,6 +255,7 @@ class RedisStore(collections.abc.MutableMapping):
     def claim_task(self, reader, lease=None):
         """Claim a task whose lease expired, else the next new one: mark it
         running and return ``(id, record, token)``, or None."""
+        self._require_open()
         try:
             return self._claim_next(reader, lease)
         except self._response_error as exc:
@@ -290,6 +307,7 @@ class RedisStore(collections.abc.MutableMapping):
 
     def renew_task(self, task_id, token, lease=None):
         """Reset the claim's idle time; False if the claim was lost."""
+        self._require_open()
         reader = self._client.hget(self._key(task_id), "reader")
         if reader is None:
             return False
@@ -299,6 +317,7 @@ class RedisStore(collections.abc.MutableMapping):
     def finish_task(self, task_id, token, fields):
         """Merge ``fields`` into the record and acknowledge the stream entry,
         if the claim ``token`` still owns the task; True if written."""
+        self._require_open()
         stored = self._client.hgetall(self._key(task_id))
         if stored.get(b"token", b"").decode() != token:
             return stored.get(b"finished_by", b"").decode() == token  # a repeated finish
@@ -311,6 +330,7 @@ class RedisStore(collections.abc.MutableMapping):
     def forget_reader(self, reader):
         """Remove a stopped reader's consumer from the group if it holds no
         claim (a claim it holds stays, to be recovered after its lease)."""
+        self._require_open()
         pending = self._client.xpending_range(self._queue, self.group, min="-", max="+",
                                               count=1, consumername=reader)
         if not pending:

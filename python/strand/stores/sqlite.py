@@ -8,6 +8,8 @@ import threading
 import time
 import uuid
 
+import _lateral
+
 from ..handles import NEW, RUNNING
 from ..serialization import encode_record, json_dumps, json_loads
 
@@ -26,17 +28,28 @@ class SqliteStore(collections.abc.MutableMapping):
     """
 
     def __init__(self, path, *, table="strand_tasks", timeout=30.0):
-        path = os.fspath(path)
+        try:
+            path = os.fspath(path)
+        except TypeError:
+            raise TypeError(f"SqliteStore needs a file path (str or os.PathLike), got "
+                            f"{type(path).__name__}: {path!r}") from None
         if path == ":memory:" or not path:
             raise ValueError("SqliteStore needs a file path (an in-memory database is not "
                              "shared between connections; use a dict for one process)")
+        if not isinstance(table, str):
+            raise TypeError(f"table must be a str, got {table!r}")
         if not _IDENTIFIER.match(table):
             raise ValueError(f"table must be a plain SQL identifier, got {table!r}")
         self.path = os.path.abspath(path)
         self.table = table
-        self.timeout = float(timeout)
+        self.timeout = _busy_timeout(timeout)
         self._local = threading.local()
-        self._create_schema()
+        self._closed = False
+        try:
+            self._create_schema()
+        except sqlite3.OperationalError as exc:  # "unable to open database file" names no file
+            raise sqlite3.OperationalError(f"cannot open the task store {self.path!r}: "
+                                           f"{exc}") from exc
 
     def __getstate__(self):
         return {"path": self.path, "table": self.table, "timeout": self.timeout}
@@ -50,6 +63,9 @@ class SqliteStore(collections.abc.MutableMapping):
     # --- connections -------------------------------------------------------
 
     def _conn(self):
+        if self._closed:  # ValueError, as for a closed file or shelf
+            raise ValueError(f"{self!r} is closed; open a new SqliteStore to use the "
+                             "file again")
         conn = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
@@ -69,7 +85,9 @@ class SqliteStore(collections.abc.MutableMapping):
         conn.execute("COMMIT")
 
     def close(self):
-        """Close this thread's connection (others close when their thread ends)."""
+        """Close this thread's connection and refuse any further use (the
+        connections of other threads close when their thread ends)."""
+        self._closed = True
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -184,6 +202,18 @@ class SqliteStore(collections.abc.MutableMapping):
                          "lease_until = NULL WHERE id = ?",
                          (str(record.get("status", "")), encode_record(record, key), key))
         return True
+
+
+# SQLite keeps its busy timeout as a C int of milliseconds.
+_MAX_BUSY_SECONDS = (2 ** 31 - 1) / 1000
+
+
+def _busy_timeout(timeout):
+    """Seconds a connection waits for a lock: any non-negative number, capped
+    at what SQLite can represent (a larger value would wrap to no wait)."""
+    if timeout is None:
+        raise TypeError("timeout must be a number of seconds, got None")
+    return min(_lateral.check_timeout(timeout), _MAX_BUSY_SECONDS)
 
 
 def _check_key(key):
