@@ -1,4 +1,4 @@
-"""Smoke test of bench/bench_core.py: it runs end to end and prints its table.
+"""Smoke tests of bench/bench_core.py and bench/soak.py: they run end to end.
 
 No timing is asserted (the machine is shared and noisy); only that every
 measurement ran for this project and ThreadPoolExecutor and was reported.
@@ -55,3 +55,20 @@ def test_json_holds_a_figure_per_measurement_and_library(quick_run):
         for library in MEASURED_LIBRARIES:
             assert (name, library) in measured, (name, library)
     assert data["cpu_count"] == os.cpu_count()
+
+
+def test_soak_runs_a_few_seconds_clean():
+    # bench/soak.py checks every result itself and exits non-zero on a wrong
+    # one, an unexpected error or a thread that was not given back.
+    soak = os.path.join(os.path.dirname(BENCH), "soak.py")
+    proc = subprocess.run([sys.executable, soak, "--minutes", "0.05", "--report-every", "1"],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "wrong results = 0, errors unexpected = 0" in proc.stdout, proc.stdout
+
+
+def test_soak_refuses_a_bad_duration():
+    soak = os.path.join(os.path.dirname(BENCH), "soak.py")
+    proc = subprocess.run([sys.executable, soak, "--minutes", "0"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--minutes" in proc.stderr, proc.stderr
