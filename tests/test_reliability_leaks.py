@@ -441,6 +441,23 @@ def test_process_map_releases_the_parents_objects():
     assert left == (0, odds_and_evens(count))
 
 
+def test_process_map_frees_the_parents_objects_without_the_cycle_collector():
+    # A run must not sit in a reference cycle (future -> done-callback ->
+    # run -> future): with gc disabled, as some services run, it would keep
+    # every parameter until the next collection.
+    count = scaled(2_000, minimum=50)
+    token = Token()
+    gc.collect()
+    before = sys.getrefcount(token)
+    gc.disable()
+    try:
+        silent_failures(token, count, "process")
+        settled = wait_until(lambda: sys.getrefcount(token) == before)
+    finally:
+        gc.enable()
+    assert settled, f"{sys.getrefcount(token) - before} references left without gc"
+
+
 def first_error_of_map(token, count):
     """A map whose odd calls fail; returns a weak reference to its error."""
     with pytest.raises(TokenError) as raised:

@@ -154,6 +154,10 @@ class FutureRun:
         with self._lock:
             self._in_flight -= 1
             unit.state = _FINISHED
+            # The future keeps its done-callback, which refers to this run:
+            # dropping it lets the run (and its items) go without waiting
+            # for the cycle collector.
+            unit.future = None
             if value is not None:
                 unit.value = value
                 self._ready.append(unit)
