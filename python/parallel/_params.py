@@ -141,21 +141,10 @@ def check_executor(executor):
                     f"Executor instance, got {type(executor).__name__}")
 
 
-#: The core's limit on a pool's threads, applied to processes too: checked
-#: before a process pool forks anything.
-MAX_WORKERS = _lateral.MAX_WORKERS
-
-
 def check_max_workers(max_workers):
-    if max_workers is None:
-        return None
-    if isinstance(max_workers, bool) or not isinstance(max_workers, int):
-        raise TypeError(f"max_workers must be an int, got {max_workers!r}")
-    if max_workers <= 0:
-        raise ValueError(f"max_workers must be greater than 0, got {max_workers!r}")
-    if max_workers > MAX_WORKERS:
-        raise ValueError(f"max_workers must be at most {MAX_WORKERS}, got {max_workers!r}")
-    return max_workers
+    """None, or the core's worker-count rule: also applied to processes, so
+    it is checked before a process pool forks anything."""
+    return None if max_workers is None else _lateral.check_workers(max_workers)
 
 
 def default_thread_workers():

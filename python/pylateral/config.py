@@ -6,38 +6,12 @@ import _lateral
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
-#: The core's limit on a pool's threads, checked here so that
-#: the error names the setting the value came from.
-MAX_WORKERS = _lateral.MAX_WORKERS
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be greater than 0, got {value!r}")
-    if value > MAX_WORKERS:
-        raise ValueError(f"{name} must be at most {MAX_WORKERS}, got {value!r}")
-    return value
-
-
 def resolve_workers(max_workers):
     """``max_workers`` if given, else ``$PYLATERAL_WORKERS``, else 5 x CPUs."""
     if max_workers is not None:
-        return _positive_int(max_workers, "max_workers")
-    raw = os.environ.get("PYLATERAL_WORKERS")
-    if raw is not None and raw.strip():
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise ValueError(
-                f"PYLATERAL_WORKERS must be a positive integer, got {raw!r}") from None
-        if value <= 0:
-            raise ValueError(f"PYLATERAL_WORKERS must be greater than 0, got {raw!r}")
-        if value > MAX_WORKERS:
-            raise ValueError(f"PYLATERAL_WORKERS must be at most {MAX_WORKERS}, got {raw!r}")
-        return value
-    return (os.cpu_count() or 1) * 5
+        return _lateral.check_workers(max_workers)
+    from_env = _lateral.workers_from_env("PYLATERAL_WORKERS")
+    return from_env if from_env is not None else (os.cpu_count() or 1) * 5
 
 
 def enabled():

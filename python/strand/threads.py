@@ -11,24 +11,10 @@ from .handles import Outcome, TaskHandle
 _pool = None
 _pool_lock = threading.Lock()
 
-#: The core's limit on a pool's threads, checked here so that
-#: the error names STRAND_WORKERS.
-MAX_WORKERS = _lateral.MAX_WORKERS
-
 
 def _pool_size():
-    raw = os.environ.get("STRAND_WORKERS", "").strip()
-    if not raw:
-        return max(4, 5 * (os.cpu_count() or 1))
-    try:
-        size = int(raw)
-    except ValueError:
-        raise ValueError(f"STRAND_WORKERS must be a positive integer, got {raw!r}") from None
-    if size <= 0:
-        raise ValueError(f"STRAND_WORKERS must be greater than 0, got {raw!r}")
-    if size > MAX_WORKERS:
-        raise ValueError(f"STRAND_WORKERS must be at most {MAX_WORKERS}, got {raw!r}")
-    return size
+    size = _lateral.workers_from_env("STRAND_WORKERS")
+    return size if size is not None else max(4, 5 * (os.cpu_count() or 1))
 
 
 def thread_pool():

@@ -145,6 +145,12 @@ typedef int (*lat_pred)(lat_pool *pool, void *arg); /* mu held */
 int lat_wait(lat_pool *pool, const void *target, lat_pred done, void *arg,
              double timeout);                        /* GIL held */
 double lat_now(void);
+/* The worker-count rule of the whole project: an int in 1..LAT_MAX_WORKERS
+ * (bools refused), else TypeError/ValueError naming `name` and the value;
+ * from text (an environment variable), surrounding blanks are ignored and
+ * blank text gives 1 (no count).  GIL held; 0, or -1 with an exception set. */
+int lat_check_workers(PyObject *obj, const char *name, Py_ssize_t *out);
+int lat_workers_from_text(PyObject *text, const char *name, Py_ssize_t *out);
 int lat_timeout_seconds(PyObject *obj, double *out);
 int lat_parse_timeout(PyObject *args, PyObject *kw, const char *fmt, double *out);
 void lat_timeout_error(PyObject *exc_type, const char *what, double timeout,

@@ -61,6 +61,44 @@ static PyObject *check_timeout(PyObject *mod, PyObject *arg)
     return PyFloat_FromDouble(seconds);
 }
 
+static PyObject *check_workers(PyObject *mod, PyObject *args, PyObject *kw)
+{
+    (void)mod;
+    static char *kwlist[] = {"value", "name", NULL};
+    PyObject *value;
+    const char *name = "max_workers";
+    Py_ssize_t n;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|s:check_workers", kwlist, &value, &name))
+        return NULL;
+    if (lat_check_workers(value, name, &n) < 0)
+        return NULL;
+    return PyLong_FromSsize_t(n);
+}
+
+/* os.environ[variable] under the worker-count rule; None when unset or blank. */
+static PyObject *workers_from_env(PyObject *mod, PyObject *variable)
+{
+    (void)mod;
+    if (!PyUnicode_Check(variable)) {
+        PyErr_Format(PyExc_TypeError, "variable must be a str, got %R", variable);
+        return NULL;
+    }
+    const char *name = PyUnicode_AsUTF8(variable);
+    PyObject *os = name ? PyImport_ImportModule("os") : NULL;
+    PyObject *environ = os ? PyObject_GetAttrString(os, "environ") : NULL;
+    PyObject *text = environ ? PyObject_CallMethod(environ, "get", "O", variable) : NULL;
+    Py_XDECREF(environ);
+    Py_XDECREF(os);
+    if (text == NULL)
+        return NULL;
+    Py_ssize_t n;
+    int found = text == Py_None ? 1 : lat_workers_from_text(text, name, &n);
+    Py_DECREF(text);
+    if (found < 0)
+        return NULL;
+    return found == 1 ? Py_NewRef(Py_None) : PyLong_FromSsize_t(n);
+}
+
 static PyObject *shutdown_all(PyObject *mod, PyObject *unused)
 {
     (void)mod;
@@ -83,6 +121,13 @@ static PyMethodDef module_methods[] = {
     {"check_timeout", check_timeout, METH_O,
      "check_timeout(timeout)\n--\n\nThe timeout as float seconds, or None; "
      "TypeError/ValueError naming a bad value."},
+    {"check_workers", (PyCFunction)(void (*)(void))check_workers, METH_VARARGS | METH_KEYWORDS,
+     "check_workers(value, name='max_workers')\n--\n\nThe worker count as an int in "
+     "1..MAX_WORKERS; TypeError/ValueError naming name and a bad value."},
+    {"workers_from_env", workers_from_env, METH_O,
+     "workers_from_env(variable)\n--\n\nThe worker count set by environment variable "
+     "variable, or None if unset or blank; ValueError naming it and its text if it is "
+     "no count in 1..MAX_WORKERS."},
     {"shutdown_all", shutdown_all, METH_NOARGS,
      "shutdown_all()\n--\n\nCancel and close every open pool (run at exit)."},
     {NULL}

@@ -525,29 +525,61 @@ fail:
 
 /* ---- Python type ------------------------------------------------------ */
 
-static int parse_workers(PyObject *obj, Py_ssize_t *out)
+/* The range half of the worker-count rule: `shown` is what the error
+ * quotes (the value, or the text it was read from). */
+static int workers_in_range(long long v, int overflow, const char *name,
+                            PyObject *shown, Py_ssize_t *out)
+{
+    if (overflow > 0 || v > LAT_MAX_WORKERS) {
+        PyErr_Format(PyExc_ValueError, "%s must be at most %d, got %R",
+                     name, LAT_MAX_WORKERS, shown);
+        return -1;
+    }
+    if (overflow < 0 || v <= 0) {
+        PyErr_Format(PyExc_ValueError, "%s must be greater than 0, got %R", name, shown);
+        return -1;
+    }
+    *out = (Py_ssize_t)v;
+    return 0;
+}
+
+int lat_check_workers(PyObject *obj, const char *name, Py_ssize_t *out)
 {
     if (!PyLong_Check(obj) || PyBool_Check(obj)) {
-        PyErr_Format(PyExc_TypeError,
-                     "max_workers must be an int, not %.100s", Py_TYPE(obj)->tp_name);
+        PyErr_Format(PyExc_TypeError, "%s must be an int, got %R", name, obj);
         return -1;
     }
     int overflow;
     long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
     if (v == -1 && PyErr_Occurred())
         return -1;
-    if (overflow > 0 || v > LAT_MAX_WORKERS) {
-        PyErr_Format(PyExc_ValueError,
-                     "max_workers must be at most %d, got %R", LAT_MAX_WORKERS, obj);
+    return workers_in_range(v, overflow, name, obj, out);
+}
+
+int lat_workers_from_text(PyObject *text, const char *name, Py_ssize_t *out)
+{
+    PyObject *stripped = PyObject_CallMethod(text, "strip", NULL);
+    if (stripped == NULL)
+        return -1;
+    if (PyUnicode_Check(stripped) && PyUnicode_GET_LENGTH(stripped) == 0) {
+        Py_DECREF(stripped);
+        return 1;
+    }
+    PyObject *num = PyLong_FromUnicodeObject(stripped, 10);
+    Py_DECREF(stripped);
+    if (num == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_ValueError))
+            return -1;
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s must be a positive integer, got %R", name, text);
         return -1;
     }
-    if (overflow < 0 || v <= 0) {
-        PyErr_Format(PyExc_ValueError,
-                     "max_workers must be greater than 0, got %R", obj);
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(num, &overflow);
+    Py_DECREF(num);
+    if (v == -1 && PyErr_Occurred())
         return -1;
-    }
-    *out = (Py_ssize_t)v;
-    return 0;
+    return workers_in_range(v, overflow, name, text, out);
 }
 
 static int pool_close_impl(lat_pool *pool, int cancel);
@@ -588,7 +620,7 @@ static PyObject *pool_new(PyTypeObject *type, PyObject *args, PyObject *kw)
                                      &prefix, &block, &inline_mode, &eager))
         return NULL;
     Py_ssize_t max_workers;
-    if (parse_workers(workers_obj, &max_workers) < 0)
+    if (lat_check_workers(workers_obj, "max_workers", &max_workers) < 0)
         return NULL;
     lat_pool *pool = (lat_pool *)type->tp_alloc(type, 0);
     if (pool == NULL)
