@@ -40,7 +40,6 @@ import subprocess
 import sys
 import threading
 import uuid
-import weakref
 from multiprocessing import resource_tracker
 from pathlib import Path
 
@@ -922,13 +921,9 @@ def unfinished_work():
 def abandoned_parallel_calls():
     """How many abandoned thread-executor batches still run.  parallel parks
     their pool until they end (docs/parallel.md, "Threads") in its private
-    ``_threads._retiring`` list, which holds each batch directly or weakly."""
-    running = 0
-    for _, batch in list(parallel._threads._retiring):
-        if isinstance(batch, weakref.ref):
-            batch = batch()
-        running += batch is not None and not batch.done
-    return running
+    ``_threads._retiring`` list."""
+    threads = parallel._threads
+    return sum(not threads._finished(batch_ref) for _, batch_ref in list(threads._retiring))
 
 
 def strand_pool_idle(grace=GRACE):

@@ -181,7 +181,7 @@ class StoreTaskReader:
         if claim is None:
             return False
         task_id, record, token = claim
-        with _Heartbeat(self._queue, task_id, token, self.lease):
+        with _Heartbeat(self._queue, task_id, token, self.lease, self._connection_errors):
             fields = self._run(task_id, record)
         self._finish(task_id, token, fields)
         return True
@@ -371,11 +371,11 @@ def _positive(value, what, allow_none=False):
 class _Heartbeat:
     """Renews a claim's lease every third of it while the task runs."""
 
-    def __init__(self, queue, task_id, token, lease):
+    def __init__(self, queue, task_id, token, lease, connection_errors):
         self._active = lease is not None and not isinstance(queue, MappingTaskQueue)
         self._args = (task_id, token, lease)
         self._queue = queue
-        self._connection_errors = tuple(getattr(queue, "connection_errors", ()))
+        self._connection_errors = connection_errors
         self._lease = lease
         self._done = threading.Event()
         self._thread = None
