@@ -7,6 +7,7 @@ nested ones included, has finished.  See docs/pylateral.md.
 """
 from _lateral import (
     LateralError as PylateralError,
+    checkpoint,
     PoolForkedError,
     PoolTimeoutError,
     TaskCancelled,
@@ -32,6 +33,7 @@ __all__ = [
     "UnexpectedReturnValue",
     "UnexpectedReturnValueError",
     "cache_result",
+    "checkpoint",
     "get_current_task_pool",
     "join",
     "task",

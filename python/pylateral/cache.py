@@ -3,6 +3,8 @@ import enum
 import functools
 import threading
 
+import _lateral
+
 
 class CacheScopes(int, enum.Enum):
     """Where a cached result is shared: per thread or by the whole process."""
@@ -83,6 +85,7 @@ def cache_result(scope=CacheScopes.THREAD):
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            _lateral.checkpoint()  # a safe point for a halted task
             return cache(*args, **kwargs)
 
         wrapper.clear_cache = cache.clear

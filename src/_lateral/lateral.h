@@ -14,6 +14,7 @@
 #include <Python.h>
 #include <structmember.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,7 +70,11 @@ typedef struct {
     int index;          /* 1-based, used in the thread name */
     int started;        /* pthread_create succeeded; needs a join */
     int busy;           /* running an item (GIL held to change) */
-    int interrupt_sent; /* an async TaskCancelled may be pending */
+    int halt;           /* halt.c: HALT_NONE, HALT_PENDING or HALT_RAISED (GIL) */
+    PyThreadState *tstate;        /* this worker's thread state */
+    int traced;                   /* halt.c (3.10, 3.11): its trace function is set */
+    Py_tracefunc prev_trace;      /* ... and the one it replaced */
+    PyObject *prev_traceobj;
 } lat_worker;
 
 typedef struct lat_pool {
@@ -95,6 +100,7 @@ typedef struct lat_pool {
     PyObject *results;        /* list of collected return values */
     PyObject *errors;         /* list of every task exception */
     PyObject *first_error;    /* undelivered first exception, or NULL */
+    PyObject *raised_at_call; /* raised at a task call; join and exit raise it again */
     PyObject *weakreflist;
     struct lat_pool *live_next, *live_prev;
 } lat_pool;
@@ -168,6 +174,16 @@ void lat_item_clear(lat_item *it);                         /* GIL held */
 int lat_pool_help_one(lat_pool *pool, lat_worker *w);      /* GIL held */
 void lat_after_fork_child(void);
 int lat_shutdown_all(void);
+
+/* halt.c: stopping running tasks at safe points (GIL held, mu not held). */
+void lat_halt_request(lat_worker *w);   /* another thread's busy worker */
+void lat_halt_finish(lat_worker *w);    /* its own thread, outermost item done */
+int lat_halt_check(void);               /* -1 with TaskCancelled in a halted worker */
+PyObject *lat_halt_event(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
+
+/* module.c: the signal mask the program had when _lateral was imported
+ * (workers run tasks with it) and the one idle workers sleep with. */
+extern sigset_t lat_program_sigmask, lat_idle_sigmask;
 
 /* task.c */
 int lat_collect_result(lat_pool *pool, PyObject *group, PyObject *value);

@@ -7,6 +7,21 @@
 PyObject *LatErr_Base, *LatErr_UnexpectedReturn, *LatErr_PoolAllocated,
     *LatErr_PoolTimeout, *LatErr_Cancelled, *LatErr_Forked;
 
+sigset_t lat_program_sigmask, lat_idle_sigmask;
+
+/* The program's mask is read in the importing thread (normally the main
+ * one).  Idle workers block everything else, so signals reach the main
+ * thread; faults stay deliverable: blocked, they kill the process silently
+ * and faulthandler / sanitizers cannot report a crash in a task. */
+static void init_sigmasks(void)
+{
+    pthread_sigmask(SIG_SETMASK, NULL, &lat_program_sigmask);
+    sigfillset(&lat_idle_sigmask);
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        sigdelset(&lat_idle_sigmask, faults[i]);
+}
+
 static PyObject *set_current_pool(PyObject *mod, PyObject *arg)
 {
     (void)mod;
@@ -99,6 +114,15 @@ static PyObject *workers_from_env(PyObject *mod, PyObject *variable)
     return found == 1 ? Py_NewRef(Py_None) : PyLong_FromSsize_t(n);
 }
 
+static PyObject *checkpoint(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    if (lat_halt_check() < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *shutdown_all(PyObject *mod, PyObject *unused)
 {
     (void)mod;
@@ -128,6 +152,10 @@ static PyMethodDef module_methods[] = {
      "workers_from_env(variable)\n--\n\nThe worker count set by environment variable "
      "variable, or None if unset or blank; ValueError naming it and its text if it is "
      "no count in 1..MAX_WORKERS."},
+    {"checkpoint", checkpoint, METH_NOARGS,
+     "checkpoint()\n--\n\nA safe point: in a task whose pool is halting, raise "
+     "TaskCancelled; elsewhere do nothing."},
+    {"_halt_event", (PyCFunction)(void (*)(void))lat_halt_event, METH_FASTCALL, NULL},
     {"shutdown_all", shutdown_all, METH_NOARGS,
      "shutdown_all()\n--\n\nCancel and close every open pool (run at exit)."},
     {NULL}
@@ -224,6 +252,7 @@ PyMODINIT_FUNC PyInit__lateral(void)
     PyObject *mod = PyModule_Create(&lateral_module);
     if (mod == NULL)
         return NULL;
+    init_sigmasks();
     if (add_exceptions(mod) < 0 ||
         add_type(mod, &LatPool_Type, "Pool") < 0 ||
         add_type(mod, &LatTask_Type, "Task") < 0 ||

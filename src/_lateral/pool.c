@@ -71,8 +71,8 @@ static void clear_dropped(lat_queue *dropped)
     lat_queue_free(dropped);
 }
 
-/* Drops queued items and raises TaskCancelled, asynchronously, in every
- * other worker that is running one.  Contract: GIL held, mu not held. */
+/* Drops queued items and asks every other worker running one to stop at
+ * its next safe point (halt.c).  Contract: GIL held, mu not held. */
 static void halt_work(lat_pool *pool)
 {
     lat_queue dropped;
@@ -82,10 +82,8 @@ static void halt_work(lat_pool *pool)
     pthread_mutex_unlock(&pool->mu);
     for (Py_ssize_t i = 0; i < pool->nthreads; i++) {
         lat_worker *w = &pool->workers[i];
-        if (w->busy && w != lat_tls_worker && !w->interrupt_sent) {
-            w->interrupt_sent = 1;
-            PyThreadState_SetAsyncExc(w->ident, LatErr_Cancelled);
-        }
+        if (w->busy && w != lat_tls_worker)
+            lat_halt_request(w);
     }
     clear_dropped(&dropped);
 }
@@ -146,6 +144,36 @@ int lat_pool_deliver_error(lat_pool *pool)
     return -1;
 }
 
+/* Raises the first error at a task call.  The call may be made by a
+ * finalizer (a __del__), which swallows what it raises, so the error is
+ * also kept for join() and the pool's exit to raise again.
+ * Returns -1 with the exception set.  Contract: GIL held. */
+static int raise_at_call(lat_pool *pool)
+{
+    PyObject *exc = pool->first_error;
+    lat_pool_deliver_error(pool);
+    if (exc != NULL && pool->first_error == NULL)  /* taken by this thread */
+        Py_XSETREF(pool->raised_at_call, Py_NewRef(exc));
+    return -1;
+}
+
+/* join() and exit: raises the first error, else the one a task call raised
+ * and the program went on from; both are then taken.  Returns -1 with the
+ * exception set, or 0 if there is none.  Contract: GIL held. */
+static int raise_for_join(lat_pool *pool)
+{
+    if (pool->first_error != NULL) {
+        Py_CLEAR(pool->raised_at_call);
+        return lat_pool_deliver_error(pool);
+    }
+    PyObject *exc = pool->raised_at_call;
+    if (exc == NULL)
+        return 0;
+    pool->raised_at_call = NULL;
+    PyErr_Restore(Py_NewRef(Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+    return -1;
+}
+
 /* ---- threads ---------------------------------------------------------- */
 
 /* Names the thread for the OS and for the threading module. */
@@ -203,6 +231,7 @@ static void note_pop(lat_pool *pool)
 static int worker_sleep_take(lat_pool *pool, lat_item *it)
 {
     PyThreadState *ts = PyEval_SaveThread();
+    pthread_sigmask(SIG_SETMASK, &lat_idle_sigmask, NULL);
     pthread_mutex_lock(&pool->mu);
     pool->idle++;
     while (pool->q.len == 0 && !pool->closing) {
@@ -219,6 +248,7 @@ static int worker_sleep_take(lat_pool *pool, lat_item *it)
         note_pop(pool);
     uint64_t gen = pool->generation;
     pthread_mutex_unlock(&pool->mu);
+    pthread_sigmask(SIG_SETMASK, &lat_program_sigmask, NULL);
     PyEval_RestoreThread(ts);
     if (got && gen != pool->generation) {
         /* The queue was dropped while this thread waited for the GIL. */
@@ -263,12 +293,8 @@ static void worker_run(lat_pool *pool, lat_worker *w, lat_item *it)
     else
         lat_batch_run_ticket((lat_batch *)it->owner);
     w->busy = was_busy;
-    if (!was_busy && w->interrupt_sent) {
-        /* The halt aimed at this item: clear it before any other Python code
-         * (a __del__ run by the decrefs below, or the next item) sees it. */
-        PyThreadState_SetAsyncExc(w->ident, NULL);
-        w->interrupt_sent = 0;
-    }
+    if (!was_busy)
+        lat_halt_finish(w);  /* the halt aimed at this item */
     pthread_mutex_lock(&pool->mu);
     lat_account_done(pool, it);
     pthread_mutex_unlock(&pool->mu);
@@ -296,6 +322,11 @@ static void *worker_main(void *arg)
     lat_pool *pool = w->pool;
     PyGILState_STATE gs = PyGILState_Ensure();
     w->ident = PyThread_get_thread_ident();
+    w->tstate = PyThreadState_Get();
+    /* Tasks run with the program's signal mask, so that the processes they
+     * start (fork, vfork, posix_spawn) do too; only an idle worker blocks
+     * signals, leaving them to the main thread. */
+    pthread_sigmask(SIG_SETMASK, &lat_program_sigmask, NULL);
     lat_tls_worker = w;
     worker_set_names(pool, w);
     pthread_mutex_lock(&pool->mu);
@@ -326,14 +357,10 @@ static int spawn_worker(lat_pool *pool, Py_ssize_t slot)
     w->pool = pool;
     w->index = (int)slot + 1;
     Py_INCREF(pool);
-    sigset_t all, old;
-    sigfillset(&all);
-    /* Faults stay deliverable: blocked, they kill the process silently and
-     * faulthandler / sanitizers cannot report a crash in a task. */
-    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
-    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
-        sigdelset(&all, faults[i]);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
+    /* Born with signals blocked: none may land on it before it sets its
+     * own mask (worker_main). */
+    sigset_t old;
+    pthread_sigmask(SIG_BLOCK, &lat_idle_sigmask, &old);
     int rc = pthread_create(&w->thread, NULL, worker_main, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
@@ -489,10 +516,10 @@ int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,
 {
     lat_worker *w = lat_tls_worker;
     int from_worker = w != NULL && w->pool == pool;
-    if (lat_pool_check_usable(pool) < 0)
+    if (lat_halt_check() < 0 || lat_pool_check_usable(pool) < 0)
         goto fail;
     if (pool->first_error != NULL) {
-        lat_pool_deliver_error(pool);
+        raise_at_call(pool);
         goto fail;
     }
     if (pool->block_when_saturated && !from_worker &&
@@ -500,7 +527,7 @@ int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,
         if (wait_for_room(pool) < 0)
             goto fail;
         if (pool->first_error != NULL) {
-            lat_pool_deliver_error(pool);
+            raise_at_call(pool);
             goto fail;
         }
     }
@@ -696,12 +723,8 @@ static PyObject *pool_join(lat_pool *pool, PyObject *args, PyObject *kw)
     if (refuse_own_worker(pool, "join()") < 0)
         return NULL;
     int r = lat_wait(pool, LAT_WAIT_IDLE, pred_idle, NULL, timeout);
-    if (r < 0)
+    if (r < 0 || raise_for_join(pool) < 0)
         return NULL;
-    if (pool->first_error != NULL) {
-        lat_pool_deliver_error(pool);
-        return NULL;
-    }
     if (r == 0) {
         lat_timeout_error(LatErr_PoolTimeout, "the task pool's tasks", timeout, pool->pending);
         return NULL;
@@ -852,6 +875,7 @@ static void pool_dealloc(lat_pool *pool)
     Py_CLEAR(pool->results);
     Py_CLEAR(pool->errors);
     Py_CLEAR(pool->first_error);
+    Py_CLEAR(pool->raised_at_call);
     Py_TYPE(pool)->tp_free((PyObject *)pool);
 }
 
@@ -860,6 +884,7 @@ static int pool_traverse(lat_pool *pool, visitproc visit, void *arg)
     Py_VISIT(pool->results);
     Py_VISIT(pool->errors);
     Py_VISIT(pool->first_error);
+    Py_VISIT(pool->raised_at_call);
     return 0;
 }
 
@@ -868,6 +893,7 @@ static int pool_clear(lat_pool *pool)
     Py_CLEAR(pool->results);
     Py_CLEAR(pool->errors);
     Py_CLEAR(pool->first_error);
+    Py_CLEAR(pool->raised_at_call);
     return 0;
 }
 

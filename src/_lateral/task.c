@@ -313,6 +313,8 @@ PyObject *lat_group_wait(lat_group *g, double timeout)
     lat_pool *pool = g->pool;
     if (pool == NULL || pool->inline_mode || pool->forked)
         Py_RETURN_NONE;
+    if (lat_halt_check() < 0)
+        return NULL;
     int r = group_wait_done(g, pool, timeout);
     if (r < 0)
         return NULL;

@@ -1,0 +1,141 @@
+"""Safe points for lateral's halts: which code is the user's, and the
+sys.monitoring bookkeeping that watches it while a halt is pending.
+
+The C core (src/_lateral/halt.c) stops a halted task only at a safe point:
+its next call into lateral, or the next line of *user* code.  Library code
+-- the standard library, frozen modules, installed packages and lateral
+itself -- is never a safe point, because an exception raised there can land
+between a lock's ``acquire()`` and its ``try:`` and hang the program.
+
+On Python 3.12 and later the line watch is PEP 669 ``sys.monitoring``: LINE
+events on the user code objects found on the halted workers' stacks, and
+PY_START / PY_RESUME for user functions entered later.  Everything is
+switched off again when the last halt ends (:func:`disarm`).  Python 3.10
+and 3.11 use a trace function on the halted worker's thread instead, set by
+the core; there only :func:`is_library_file` is used.
+"""
+import functools
+import os
+import site
+import sys
+import sysconfig
+import warnings
+
+import _lateral
+
+#: Name under which lateral holds a sys.monitoring tool id during a halt.
+TOOL_NAME = "lateral"
+
+#: Tool ids tried in turn: the ones no convention reserves come first
+#: (0 debugger, 1 coverage, 2 profiler, 5 optimizer).
+_TOOL_IDS = (4, 3, 5, 2, 1, 0)
+_PACKAGE_DIRS = ("pylateral", "parallel", "strand")
+
+
+def _library_roots():
+    """Directories whose files are library code, each ending in a separator."""
+    roots = set()
+    paths = sysconfig.get_paths()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        if paths.get(key):
+            roots.add(paths[key])
+    roots.add(os.path.dirname(os.__file__))
+    try:
+        roots.update(site.getsitepackages())
+    except AttributeError:  # some virtualenv builds lack it
+        pass
+    roots.add(site.getusersitepackages())
+    here = os.path.dirname(os.path.abspath(_lateral.__file__))
+    roots.update(os.path.join(here, name) for name in _PACKAGE_DIRS)
+    normalized = set()
+    for root in roots:
+        for form in (os.path.abspath(root), os.path.realpath(root)):
+            normalized.add(os.path.join(os.path.normcase(form), ""))
+    return tuple(sorted(normalized))
+
+
+_ROOTS = _library_roots()
+_THIS_FILE = os.path.normcase(os.path.realpath(__file__))
+
+
+@functools.lru_cache(maxsize=None)
+def is_library_file(filename):
+    """True if code from ``filename`` (a ``co_filename``) is library code.
+
+    ``<frozen ...>`` modules are library code; other ``<...>`` names
+    (``<string>`` of ``python -c`` or ``exec``, ``<stdin>``) are the user's.
+    """
+    if filename.startswith("<"):
+        return filename.startswith("<frozen")
+    forms = {os.path.normcase(os.path.abspath(filename)),
+             os.path.normcase(os.path.realpath(filename))}
+    for path in forms:
+        if path == _THIS_FILE or path.startswith(_ROOTS):
+            return True
+        parts = path.split(os.sep)
+        if "site-packages" in parts or "dist-packages" in parts:
+            return True
+    return False
+
+
+_tool = None
+_armed_codes = {}  # code object -> None: the ones given local LINE events
+_warned = False
+
+
+def _take_tool_id():
+    mon = sys.monitoring
+    for tool in _TOOL_IDS:
+        if mon.get_tool(tool) is None:
+            mon.use_tool_id(tool, TOOL_NAME)
+            return tool
+    return None
+
+
+def _start_watching():
+    global _tool, _warned
+    _tool = _take_tool_id()
+    if _tool is None:
+        if not _warned:
+            _warned = True
+            warnings.warn("every sys.monitoring tool id is in use: halted lateral tasks "
+                          "stop only at their next call into lateral", RuntimeWarning)
+        return False
+    mon = sys.monitoring
+    events = mon.events
+    for event in (events.LINE, events.PY_START, events.PY_RESUME):
+        mon.register_callback(_tool, event, _lateral._halt_event)
+    mon.set_events(_tool, events.PY_START | events.PY_RESUME)
+    return True
+
+
+def arm(frame):
+    """Watch the user code on the stack that ``frame`` tops (a halted
+    worker's) for its next line, and every user function entered from now
+    on.  Python 3.12 and later."""
+    if _tool is None and not _start_watching():
+        return
+    mon = sys.monitoring
+    while frame is not None:
+        code = frame.f_code
+        if code not in _armed_codes and not is_library_file(code.co_filename):
+            mon.set_local_events(_tool, code, mon.events.LINE)
+            _armed_codes[code] = None
+        frame = frame.f_back
+
+
+def disarm():
+    """Switch every event off and give the tool id back (the last halt ended)."""
+    global _tool
+    if _tool is None:
+        return
+    mon = sys.monitoring
+    for code in _armed_codes:
+        mon.set_local_events(_tool, code, 0)
+    _armed_codes.clear()
+    mon.set_events(_tool, 0)
+    events = mon.events
+    for event in (events.LINE, events.PY_START, events.PY_RESUME):
+        mon.register_callback(_tool, event, None)
+    mon.free_tool_id(_tool)
+    _tool = None
