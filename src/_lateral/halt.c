@@ -140,7 +140,7 @@ static int halt_here(PyObject *filename)
 #if !LAT_USE_MONITORING
     untrace(w);
 #endif
-    PyErr_SetString(LatErr_Cancelled, halt_reason(w->pool));
+    PyErr_SetString(LatErr_Cancelled, w->halt_reason);
     return -1;
 }
 
@@ -191,6 +191,7 @@ void lat_halt_request(lat_worker *w)
     if (w->halt != HALT_NONE)
         return;
     w->halt = HALT_PENDING;
+    w->halt_reason = halt_reason(w->pool);
     halts_pending++;
     /* A failed watch still leaves the library-call safe points. */
     if (watch_worker(w) < 0)
@@ -221,8 +222,9 @@ int lat_halt_check(void)
     lat_pool *pool = w->pool;
     if (w->halt == HALT_NONE && pool->first_error == NULL && !pool->cancelling)
         return 0;
+    const char *reason = w->halt == HALT_NONE ? halt_reason(pool) : w->halt_reason;
     if (w->halt == HALT_PENDING)
         w->halt = HALT_RAISED;
-    PyErr_SetString(LatErr_Cancelled, halt_reason(pool));
+    PyErr_SetString(LatErr_Cancelled, reason);
     return -1;
 }

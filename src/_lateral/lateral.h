@@ -71,6 +71,7 @@ typedef struct {
     int started;        /* pthread_create succeeded; needs a join */
     int busy;           /* running an item (GIL held to change) */
     int halt;           /* halt.c: HALT_NONE, HALT_PENDING or HALT_RAISED (GIL) */
+    const char *halt_reason;      /* why, as TaskCancelled will say */
     PyThreadState *tstate;        /* this worker's thread state */
     int traced;                   /* halt.c (3.10, 3.11): its trace function is set */
     Py_tracefunc prev_trace;      /* ... and the one it replaced */
@@ -100,7 +101,7 @@ typedef struct lat_pool {
     PyObject *results;        /* list of collected return values */
     PyObject *errors;         /* list of every task exception */
     PyObject *first_error;    /* undelivered first exception, or NULL */
-    PyObject *raised_at_call; /* raised at a task call; join and exit raise it again */
+    PyObject *raised_at_call; /* first error raised at a task call, until close */
     PyObject *weakreflist;
     struct lat_pool *live_next, *live_prev;
 } lat_pool;
@@ -168,6 +169,7 @@ int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,
 int lat_pool_enqueue(lat_pool *pool, lat_item *it);
 int lat_pool_check_usable(lat_pool *pool);
 int lat_pool_deliver_error(lat_pool *pool);
+PyObject *lat_unraisable_hook(PyObject *mod, PyObject *unraisable);
 void lat_pool_record_error(lat_pool *pool);
 void lat_account_done(lat_pool *pool, const lat_item *it); /* mu held */
 void lat_item_clear(lat_item *it);                         /* GIL held */

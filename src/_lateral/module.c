@@ -156,6 +156,7 @@ static PyMethodDef module_methods[] = {
      "checkpoint()\n--\n\nA safe point: in a task whose pool is halting, raise "
      "TaskCancelled; elsewhere do nothing."},
     {"_halt_event", (PyCFunction)(void (*)(void))lat_halt_event, METH_FASTCALL, NULL},
+    {"_unraisable_hook", lat_unraisable_hook, METH_O, NULL},
     {"shutdown_all", shutdown_all, METH_NOARGS,
      "shutdown_all()\n--\n\nCancel and close every open pool (run at exit)."},
     {NULL}

@@ -144,33 +144,84 @@ int lat_pool_deliver_error(lat_pool *pool)
     return -1;
 }
 
-/* Raises the first error at a task call.  The call may be made by a
- * finalizer (a __del__), which swallows what it raises, so the error is
- * also kept for join() and the pool's exit to raise again.
- * Returns -1 with the exception set.  Contract: GIL held. */
+/* ---- errors swallowed by finalizers ------------------------------------ */
+
+/* A task call that raises the first error may be made by a finalizer (a
+ * __del__, a weakref callback), which only prints what it raises through
+ * sys.unraisablehook.  While such an error is out, lateral's hook wraps the
+ * current one: an error of ours that turns up there is put back as the
+ * pool's first error, so the next task call, join or exit raises it to the
+ * program.  An error the program caught never reaches the hook. */
+static PyObject *wrapped_hook;  /* the hook ours wraps while installed */
+static PyObject *our_hook;      /* _lateral._unraisable_hook */
+
+PyObject *lat_unraisable_hook(PyObject *mod, PyObject *unraisable)
+{
+    (void)mod;
+    PyObject *exc = PyObject_GetAttrString(unraisable, "exc_value");
+    if (exc == NULL)
+        return NULL;
+    for (lat_pool *p = live_pools; p; p = p->live_next) {
+        if (p->raised_at_call == exc && p->first_error == NULL) {
+            p->first_error = Py_NewRef(exc);
+            Py_CLEAR(p->raised_at_call);
+        }
+    }
+    Py_DECREF(exc);
+    PyObject *next = wrapped_hook ? wrapped_hook : PySys_GetObject("__unraisablehook__");
+    if (next == NULL || next == our_hook)
+        Py_RETURN_NONE;
+    return PyObject_CallOneArg(next, unraisable);
+}
+
+/* Contract: GIL held.  Returns 0, or -1 with an exception set. */
+static int install_unraisable_hook(void)
+{
+    if (our_hook == NULL) {
+        PyObject *mod = PyImport_ImportModule("_lateral");
+        our_hook = mod ? PyObject_GetAttrString(mod, "_unraisable_hook") : NULL;
+        Py_XDECREF(mod);
+        if (our_hook == NULL)
+            return -1;
+    }
+    PyObject *current = PySys_GetObject("unraisablehook");  /* borrowed */
+    if (current == our_hook)
+        return 0;
+    Py_XSETREF(wrapped_hook, Py_XNewRef(current));
+    return PySys_SetObject("unraisablehook", our_hook);
+}
+
+/* Gives the wrapped hook back once no pool has an error out.  Contract: GIL
+ * held; keeps any exception already set. */
+static void uninstall_unraisable_hook(void)
+{
+    for (lat_pool *p = live_pools; p; p = p->live_next)
+        if (p->raised_at_call != NULL)
+            return;
+    if (our_hook == NULL || PySys_GetObject("unraisablehook") != our_hook)
+        return;  /* never installed, or replaced since: leave the new one */
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (PySys_SetObject("unraisablehook", wrapped_hook) < 0)
+        PyErr_WriteUnraisable(NULL);
+    Py_CLEAR(wrapped_hook);
+    PyErr_Restore(type, value, tb);
+}
+
+/* Raises the first error at a task call (see above).  Returns -1 with the
+ * exception set.  Contract: GIL held. */
 static int raise_at_call(lat_pool *pool)
 {
     PyObject *exc = pool->first_error;
     lat_pool_deliver_error(pool);
-    if (exc != NULL && pool->first_error == NULL)  /* taken by this thread */
-        Py_XSETREF(pool->raised_at_call, Py_NewRef(exc));
-    return -1;
-}
-
-/* join() and exit: raises the first error, else the one a task call raised
- * and the program went on from; both are then taken.  Returns -1 with the
- * exception set, or 0 if there is none.  Contract: GIL held. */
-static int raise_for_join(lat_pool *pool)
-{
-    if (pool->first_error != NULL) {
-        Py_CLEAR(pool->raised_at_call);
-        return lat_pool_deliver_error(pool);
-    }
-    PyObject *exc = pool->raised_at_call;
-    if (exc == NULL)
-        return 0;
-    pool->raised_at_call = NULL;
-    PyErr_Restore(Py_NewRef(Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+    if (exc == NULL || pool->first_error != NULL)  /* a worker: TaskCancelled */
+        return -1;
+    Py_XSETREF(pool->raised_at_call, Py_NewRef(exc));
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (install_unraisable_hook() < 0)
+        PyErr_WriteUnraisable((PyObject *)pool);
+    PyErr_Restore(type, value, tb);
     return -1;
 }
 
@@ -723,8 +774,12 @@ static PyObject *pool_join(lat_pool *pool, PyObject *args, PyObject *kw)
     if (refuse_own_worker(pool, "join()") < 0)
         return NULL;
     int r = lat_wait(pool, LAT_WAIT_IDLE, pred_idle, NULL, timeout);
-    if (r < 0 || raise_for_join(pool) < 0)
+    if (r < 0)
         return NULL;
+    if (pool->first_error != NULL) {
+        lat_pool_deliver_error(pool);
+        return NULL;
+    }
     if (r == 0) {
         lat_timeout_error(LatErr_PoolTimeout, "the task pool's tasks", timeout, pool->pending);
         return NULL;
@@ -747,6 +802,10 @@ static PyObject *pool_check(lat_pool *pool, PyObject *unused)
  * running tasks are interrupted.  Waits for the threads to end. */
 static int pool_close_impl(lat_pool *pool, int cancel)
 {
+    if (pool->raised_at_call != NULL) {
+        Py_CLEAR(pool->raised_at_call);
+        uninstall_unraisable_hook();
+    }
     if (pool->forked || pool->inline_mode) {
         pool->closing = 1;
         return 0;
@@ -863,6 +922,10 @@ static void pool_dealloc(lat_pool *pool)
         pool->live_next->live_prev = pool->live_prev;
     if (lat_current_pool == pool)
         lat_current_pool = NULL;
+    if (pool->raised_at_call != NULL) {
+        Py_CLEAR(pool->raised_at_call);
+        uninstall_unraisable_hook();
+    }
     if (pool->workers && !pool->forked)
         join_threads(pool);
     lat_queue dropped;
