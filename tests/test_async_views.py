@@ -70,6 +70,20 @@ class Gate:
         return x
 
 
+class Ticker:
+    """A coroutine that ticks every 10 ms, noting the threads alive at each
+    tick; ``sleep`` is asyncio's, trio's or anyio's."""
+
+    def __init__(self, sleep=asyncio.sleep):
+        self.ticks = []
+        self._sleep = sleep
+
+    async def run(self):
+        while True:
+            self.ticks.append({t.name for t in threading.enumerate()})
+            await self._sleep(0.01)
+
+
 async def until(predicate):
     """Await (without blocking the loop) until predicate() holds."""
     deadline = time.monotonic() + PATIENCE
@@ -157,15 +171,10 @@ def ticking_app(blocking):
     """A Starlette app whose view runs 3 calls of 200 ms, awaiting them (or
     blocking on parallel.par), and reports how many times a 10 ms ticker
     ticked meanwhile and which threads were alive."""
-    ticks = []
-
-    async def ticker():
-        while True:
-            ticks.append(threading.enumerate())
-            await asyncio.sleep(0.01)
-
     async def view(request):
-        task = asyncio.create_task(ticker())
+        ticker = Ticker()
+        task = asyncio.create_task(ticker.run())
+        ticks = ticker.ticks
         await until(lambda: ticks)
         before = len(ticks)
         calls = {"a": (sleep_200ms, 1), "b": (sleep_200ms, 2), "c": (sleep_200ms, 3)}
@@ -175,7 +184,7 @@ def ticking_app(blocking):
             results = await parallel.async_par(calls)
         during = ticks[before:]
         task.cancel()
-        threads = {t.name for seen in during for t in seen} - {t.name for t in ticks[0]}
+        threads = set().union(*during) - ticks[0]
         return JSONResponse({"results": results, "ticks": len(during),
                              "new_threads": sorted(threads)})
 
@@ -367,19 +376,12 @@ def test_await_needs_a_running_event_loop():
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_anyio_awaits_on_either_backend(backend):
     async def main():
-        ticks = 0
-
-        async def ticker():
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await anyio.sleep(0.01)
-
+        ticker = Ticker(anyio.sleep)
         async with anyio.create_task_group() as group:
-            group.start_soon(ticker)
-            before = ticks
+            group.start_soon(ticker.run)
+            before = len(ticker.ticks)
             results = await parallel.async_map(sleep_200ms, [1, 2, 3])
-            during = ticks - before
+            during = len(ticker.ticks) - before
             group.cancel_scope.cancel()
         assert results == [10, 20, 30] and during >= 5
         with pytest.raises(ValueError, match="odd: 1"):
@@ -544,19 +546,12 @@ def test_doc_report_view_answers_202_without_a_reader(reports_app):
 
 def test_thread_taskrunner_handle_awaits_without_stopping_the_loop():
     async def main():
-        ticks = 0
-
-        async def ticker():
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0.01)
-
-        task = asyncio.create_task(ticker())
-        await until(lambda: ticks)
-        before = ticks
+        ticker = Ticker()
+        task = asyncio.create_task(ticker.run())
+        await until(lambda: ticker.ticks)
+        before = len(ticker.ticks)
         assert await strand.ThreadTaskrunner(sleep_200ms)(4) == 40
-        assert ticks - before >= 5
+        assert len(ticker.ticks) - before >= 5
         task.cancel()
         handle = strand.ThreadTaskrunner(fail)("broken")
         with pytest.raises(ValueError, match="broken") as awaited:
