@@ -340,7 +340,14 @@ def test_cancelling_the_awaiting_task_cancels_and_lets_running_calls_finish():
     execution = parallel.async_map(gate.call, range(10), max_workers=2)
 
     async def main():
-        task = asyncio.create_task(_await(execution))
+        awaiting = asyncio.Event()
+
+        async def view():
+            awaiting.set()  # the next line suspends this task in the await
+            await execution
+
+        task = asyncio.create_task(view())
+        await awaiting.wait()
         await until(lambda: len(gate.started) == 2)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -352,10 +359,6 @@ def test_cancelling_the_awaiting_task_cancels_and_lets_running_calls_finish():
     finally:
         gate.opened.set()
     check_cancelled(gate, execution)
-
-
-async def _await(awaitable):
-    return await awaitable
 
 
 def test_await_needs_a_running_event_loop():
