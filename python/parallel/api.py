@@ -85,6 +85,9 @@ class AsyncExecution:
         return self._run.wait(0)
 
     def __await__(self):
+        """``await execution``: :meth:`results` without blocking the event
+        loop (asyncio, trio or anyio); cancelling the awaiting task cancels
+        the execution (see :meth:`cancel`).  docs/async.md."""
         return self._results_async().__await__()
 
     async def _results_async(self):
