@@ -1,4 +1,5 @@
-"""Smoke tests of bench/bench_core.py and bench/soak.py: they run end to end.
+"""Smoke tests of bench/bench_core.py, bench/bench_async.py and bench/soak.py:
+they run end to end.
 
 No timing is asserted (the machine is shared and noisy); only that every
 measurement ran for this project and ThreadPoolExecutor and was reported.
@@ -72,3 +73,20 @@ def test_soak_refuses_a_bad_duration():
     proc = subprocess.run([sys.executable, soak, "--minutes", "0"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--minutes" in proc.stderr, proc.stderr
+
+
+def test_bench_async_quick_run_reports_every_contender_and_ratio(tmp_path):
+    bench = os.path.join(os.path.dirname(BENCH), "bench_async.py")
+    json_path = tmp_path / "async.json"
+    proc = subprocess.run([sys.executable, bench, "--quick", "--json", str(json_path)],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "error" not in proc.stdout, proc.stdout
+    lines = proc.stdout.splitlines()
+    for contender in ("await parallel.async_par", "gather(run_in_executor(None, f))",
+                      "gather(asyncio.to_thread(f))", "parallel.par (blocks the loop)"):
+        assert any(line.startswith(contender) for line in lines), proc.stdout
+    ratios = [line for line in lines if line.startswith("  ours / ")]
+    assert len(ratios) == 2 and all(line.endswith(("PASS", "MISS")) for line in ratios)
+    figures = json.loads(json_path.read_text())["figures"]
+    assert all(entry["best"] > 0 for entry in figures.values()), figures

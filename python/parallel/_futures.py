@@ -67,6 +67,7 @@ class FutureRun:
             executor, (concurrent.futures.ProcessPoolExecutor,
                        concurrent.futures.ThreadPoolExecutor, _processes.ProcessPool))
         self._deferred_cancel = []
+        self._callbacks = []     # done callbacks not called yet
 
     # -- submitting ---------------------------------------------------------
 
@@ -181,7 +182,9 @@ class FutureRun:
             self._changed.notify_all()
         for fut in to_cancel:
             fut.cancel()
-        if not finished:
+        if finished:
+            self._call_callbacks()
+        else:
             self._pump()
 
     def _units_after_limit(self, limit=None):
@@ -246,6 +249,22 @@ class FutureRun:
                 self._changed.notify_all()
         for fut in futures:
             fut.cancel()
+        self._call_callbacks()
+
+    def add_done_callback(self, fn):
+        """Call ``fn()`` once the run is done (at once if it is), in the
+        thread that finishes it."""
+        with self._lock:
+            self._callbacks.append(fn)
+        self._call_callbacks()
+
+    def _call_callbacks(self):
+        with self._lock:
+            if not self._done:
+                return
+            callbacks, self._callbacks = self._callbacks, []
+        for fn in callbacks:
+            fn()
 
     def outcome(self):
         """(results list, {index: exception}) of a finished run."""

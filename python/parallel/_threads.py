@@ -124,6 +124,11 @@ class ThreadRun:
     def wait(self, timeout):
         return self._batch.wait(timeout)
 
+    def add_done_callback(self, fn):
+        """Call ``fn()`` once the batch is done (at once if it is), in the
+        thread that finishes it."""
+        self._batch.add_done_callback(lambda _batch: fn())
+
     def cancel(self):
         self._batch.cancel()
 

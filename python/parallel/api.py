@@ -5,7 +5,7 @@ import weakref
 
 import _lateral
 
-from . import _futures, _params, _processes, _threads
+from . import _aio, _futures, _params, _processes, _threads
 from ._params import PROCESS_EXECUTOR, THREAD_EXECUTOR
 from .exceptions import TimeoutException
 from .models import DictResult, FailedTask, ListResult
@@ -19,6 +19,10 @@ class AsyncExecution:
     calls (at most until the call's own ``timeout`` deadline) on a clean exit,
     and cancels the calls not yet started when the block raised.  Dropped
     unread, it still runs its calls to the end.
+
+    ``await execution`` (asyncio, trio, anyio) gives what :meth:`results`
+    gives, or raises what it raises, without blocking the event loop;
+    cancelling the awaiting task cancels the execution (see :meth:`cancel`).
     """
 
     def __init__(self, work, run, silent, timeout, deadline):
@@ -79,6 +83,20 @@ class AsyncExecution:
     def done(self):
         """True when no call is left to run or running."""
         return self._run.wait(0)
+
+    def __await__(self):
+        """``await execution``: :meth:`results` without blocking the event
+        loop (asyncio, trio or anyio); cancelling the awaiting task cancels
+        the execution (see :meth:`cancel`).  docs/async.md."""
+        return self._results_async().__await__()
+
+    async def _results_async(self):
+        # The run wakes the event loop when it ends; until then the loop
+        # runs other tasks.  results() then finds the calls done (or the
+        # deadline passed) and does not block.
+        if self._result is None and self._error is None and not self.done():
+            await _aio.wait_done(self._run.add_done_callback, self.cancel, self._deadline)
+        return self.results(timeout=0)
 
     def cancel(self):
         """Cancel the calls not yet started; running calls finish on threads,

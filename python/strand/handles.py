@@ -3,6 +3,8 @@
 Every handle has ``done()``, ``join(timeout)``, ``result(timeout)``,
 ``exception(timeout)`` and ``status`` (one of the task statuses below), so
 code that collects outcomes (``strand.dispatch``) treats every target alike.
+A handle can be awaited (asyncio, trio, anyio): ``await handle`` is
+``handle.result()`` without blocking the event loop.
 """
 import _lateral
 
@@ -27,8 +29,9 @@ class Outcome:
 
 
 class Handle:
-    """Base of the handles; subclasses implement ``_wait``, ``done`` and
-    ``_outcome`` (a ``(result, exception)`` pair once done)."""
+    """Base of the handles; subclasses implement ``_wait``, ``done``,
+    ``_outcome`` (a ``(result, exception)`` pair once done) and, to be
+    awaited before they are done, ``_until_done``."""
 
     name = "task"
 
@@ -62,6 +65,20 @@ class Handle:
             return RUNNING if self._started() else NEW
         failed = self._outcome()[1] is not None or self._handled_error() is not None
         return ERROR if failed else COMPLETE
+
+    def __await__(self):
+        """``await handle``: what :meth:`result` gives or raises, without
+        blocking the event loop."""
+        return self._result_async().__await__()
+
+    async def _result_async(self):
+        if not self.done():
+            await self._until_done()
+        return self.result(timeout=0)
+
+    async def _until_done(self):
+        """Suspend the awaiting task until :meth:`done` is True."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be awaited")
 
     def _require_done(self, timeout):
         if not self._wait(_lateral.check_timeout(timeout)):
@@ -122,6 +139,19 @@ class TaskHandle(Handle):
 
     def _wait(self, timeout):
         return self._batch.wait(timeout)
+
+    async def _until_done(self):
+        # The batch's done callback wakes the event loop: nothing polls.
+        # wait(0) first: in a forked child it raises instead of never ending.
+        if self._batch.wait(0):
+            return
+        from parallel import _aio
+        subscribe = lambda wake: self._batch.add_done_callback(lambda _batch: wake())
+        await _aio.wait_done(subscribe, self._cancel_unstarted)
+
+    def _cancel_unstarted(self):
+        """The awaiting task was cancelled: skip the call if not started."""
+        self.cancel()
 
     def _started(self):
         return self._batch.started > 0

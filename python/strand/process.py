@@ -47,6 +47,11 @@ class ProcessTaskHandle(TaskHandle):
         if self.process.is_alive():
             self.process.terminate()
 
+    def _cancel_unstarted(self):
+        # The child already runs: its supervising call must still read what
+        # it sends back (and reap it), so an awaiter's cancellation leaves it.
+        pass
+
 
 class MultiprocessTaskrunner(Taskrunner):
     """Runs ``func`` in a new process and returns a :class:`ProcessTaskHandle`.

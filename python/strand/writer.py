@@ -175,7 +175,8 @@ class StoreTask(Handle):
     """The handle of one task written to a store: ``id``, ``record``,
     ``status`` (read from the store), ``done()``, ``join(timeout)``,
     ``result(timeout)`` (waits; raises :class:`StoreTaskError` if the task
-    failed) and ``exception(timeout)``."""
+    failed) and ``exception(timeout)``.  ``await task`` looks at the store
+    between sleeps of the event loop (1 ms, doubling up to 100 ms)."""
 
     def __init__(self, writer, task_id):
         self.writer = writer
@@ -201,22 +202,39 @@ class StoreTask(Handle):
 
     def _wait(self, timeout):
         deadline = None if timeout is None else time.monotonic() + timeout
-        interval = 0.001
-        while not self.done():
+        for interval in _poll_intervals():
+            if self.done():
+                return True
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
                 interval = min(interval, remaining)
             time.sleep(interval)
-            interval = min(interval * 2, 0.1)
-        return True
+
+    async def _until_done(self):
+        # The store tells nobody when a reader writes the outcome back (the
+        # reader may be another process): look again, sleeping in between
+        # without blocking the event loop.
+        from parallel import _aio
+        for interval in _poll_intervals():
+            if self.done():
+                return
+            await _aio.sleep(interval)
 
     def _outcome(self):
         record = self.record
         if record.get("status") == ERROR:
             return None, StoreTaskError(self.id, record)
         return self.writer.decode_result(self.id, record), None
+
+
+def _poll_intervals():
+    """Pauses between looks at the store: 1 ms, doubling up to 100 ms."""
+    interval = 0.001
+    while True:
+        yield interval
+        interval = min(interval * 2, 0.1)
 
 
 class _CallbackWatcher:

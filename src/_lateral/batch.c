@@ -169,6 +169,7 @@ static lat_batch *batch_create(lat_pool *pool, PyObject *fn, PyObject *items,
     b->unpack = unpack;
     b->stop_on_error = stop_on_error;
     b->cancelled = b->done = 0;
+    b->callbacks = NULL;
     PyObject_GC_Track(b);
     if (b->items == NULL || b->errors == NULL || (extras && b->extras == NULL)) {
         Py_DECREF(b);
@@ -289,6 +290,48 @@ PyObject *lat_pool_call(lat_pool *pool, PyObject *args, PyObject *kw)
     return (PyObject *)b;
 }
 
+/* ---- done callbacks ----------------------------------------------------- */
+
+/* Calls each done callback once, with the batch, if the batch is done; a
+ * callback's exception is reported as unraisable, like a finalizer's, and
+ * an exception already set is kept.  Contract: GIL held, mu not held. */
+void lat_batch_call_callbacks(lat_batch *b)
+{
+    if (!b->done || b->callbacks == NULL)
+        return;
+    /* Detached first: a callback that adds one is called at once (done). */
+    PyObject *callbacks = b->callbacks;
+    b->callbacks = NULL;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(callbacks); i++) {
+        PyObject *fn = PyList_GET_ITEM(callbacks, i);
+        PyObject *res = PyObject_CallOneArg(fn, (PyObject *)b);
+        if (res == NULL)
+            PyErr_WriteUnraisable(fn);
+        Py_XDECREF(res);
+    }
+    Py_DECREF(callbacks);
+    PyErr_Restore(type, value, tb);
+}
+
+/* Contract: GIL held.  The thread that finishes the batch calls the
+ * callbacks after it let go of the mutex; if done already, this one does. */
+static PyObject *batch_add_done_callback(lat_batch *b, PyObject *fn)
+{
+    if (!PyCallable_Check(fn)) {
+        PyErr_Format(PyExc_TypeError, "add_done_callback needs a callable, not %.100s",
+                     Py_TYPE(fn)->tp_name);
+        return NULL;
+    }
+    if (b->callbacks == NULL && (b->callbacks = PyList_New(0)) == NULL)
+        return NULL;
+    if (PyList_Append(b->callbacks, fn) < 0)
+        return NULL;
+    lat_batch_call_callbacks(b);
+    Py_RETURN_NONE;
+}
+
 /* ---- waiting ------------------------------------------------------------ */
 
 static int pred_done(lat_pool *pool, void *arg)
@@ -406,6 +449,7 @@ static void batch_dealloc(lat_batch *b)
     Py_CLEAR(b->errors);
     Py_CLEAR(b->extras);
     Py_CLEAR(b->arg_type);
+    Py_CLEAR(b->callbacks);
     Py_CLEAR(b->pool);
     PyObject_GC_Del(b);
 }
@@ -418,6 +462,7 @@ static int batch_traverse(lat_batch *b, visitproc visit, void *arg)
     Py_VISIT(b->errors);
     Py_VISIT(b->extras);
     Py_VISIT(b->arg_type);
+    Py_VISIT(b->callbacks);
     Py_VISIT(b->pool);
     return 0;
 }
@@ -429,6 +474,7 @@ static int batch_clear(lat_batch *b)
     Py_CLEAR(b->errors);
     Py_CLEAR(b->extras);
     Py_CLEAR(b->arg_type);
+    Py_CLEAR(b->callbacks);
     return 0;
 }
 
@@ -468,6 +514,10 @@ static PyMethodDef batch_methods[] = {
      "cancel()\n--\n\nSkip the items not started; return how many."},
     {"first_error_index", (PyCFunction)batch_first_error_index, METH_NOARGS,
      "first_error_index()\n--\n\nLowest failed index, or None."},
+    {"add_done_callback", (PyCFunction)batch_add_done_callback, METH_O,
+     "add_done_callback(fn)\n--\n\nCall fn(batch) once the batch is done, in the thread "
+     "that finishes it (at once if done); an exception it raises is reported as "
+     "unraisable."},
     {NULL}
 };
 

@@ -128,6 +128,7 @@ typedef struct {
     Py_ssize_t tickets;       /* tickets not finished (mu) */
     Py_ssize_t finished;      /* items that ran to an end (GIL) */
     int unpack, stop_on_error, cancelled, done;
+    PyObject *callbacks;      /* list of done callbacks not called yet, or NULL */
     PyObject *weakreflist;
 } lat_batch;
 
@@ -197,5 +198,6 @@ PyObject *lat_group_wait(lat_group *g, double timeout);
 /* batch.c */
 void lat_batch_run_ticket(lat_batch *b);
 void lat_batch_ticket_done(lat_batch *b);  /* mu held */
+void lat_batch_call_callbacks(lat_batch *b); /* GIL held, mu not held */
 
 #endif

@@ -22,9 +22,13 @@ static lat_pool *live_pools = NULL; /* GIL */
 
 /* ---- items ------------------------------------------------------------ */
 
-/* Contract: GIL held. */
+/* Contract: GIL held, mu not held (decrefs run Python code). */
 void lat_item_clear(lat_item *it)
 {
+    /* A ticket is cleared after it was accounted, so the batch it ended is
+     * done here: its done callbacks run now, outside the mutex. */
+    if (it->kind == ITEM_TICKET && it->owner != NULL)
+        lat_batch_call_callbacks((lat_batch *)it->owner);
     Py_CLEAR(it->fn);
     Py_CLEAR(it->args);
     Py_CLEAR(it->kwargs);
