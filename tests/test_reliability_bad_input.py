@@ -416,6 +416,8 @@ PYLATERAL_ROWS = [
         TypeError, r"hashable arguments: unhashable type: 'list'"),
     bad("pylateral.CacheScopes", "9", lambda res: pylateral.CacheScopes(9),
         ValueError, r"9 is not a valid CacheScopes"),
+    bad("pylateral.checkpoint", "an argument", lambda res: pylateral.checkpoint(1),
+        TypeError, r"checkpoint\(\) takes no arguments"),
 ]
 
 PARALLEL_ROWS = [
@@ -872,6 +874,10 @@ ACCEPTED_INPUT = [
     works("strand.MultiprocessTaskrunner", "a lambda, fork", fork_runner_lambda, lambda: 2),
     # An int timeout beyond a float's range means forever (docs/core.md).
     works("pylateral.task_pool", "timeout=10**400", pool_with_endless_timeout, lambda: [2]),
+    works("pylateral.checkpoint", "outside any pool", lambda res: pylateral.checkpoint(),
+          lambda: None),
+    works("pylateral.checkpoint", "in the thread that opened a pool",
+          in_pool(lambda pool: pylateral.checkpoint()), lambda: None),
     works("parallel.map", "timeout=10**400",
           lambda res: parallel.map(double, [1], timeout=10 ** 400), lambda: [2]),
     works("strand.TaskHandle.result", "timeout=10**400",
