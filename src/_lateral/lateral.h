@@ -95,6 +95,7 @@ typedef struct lat_pool {
     Py_ssize_t ready;         /* threads that finished starting up */
     uint64_t generation;      /* bumped whenever the queue is dropped */
     int closing, cancelling, inline_mode, forked, block_when_saturated;
+    int work_ref;             /* holds a reference to itself while tasks are pending */
     unsigned long owner_ident;
     long owner_pid;
     PyObject *name_prefix;    /* str */

@@ -53,6 +53,26 @@ void lat_account_done(lat_pool *pool, const lat_item *it)
     }
 }
 
+/* Drops the reference a pool holds to itself while tasks are pending, once
+ * none is: a pool nobody else references then closes its threads (workers
+ * hold no reference; pool_dealloc stops and joins them).  Returns 1 if that
+ * freed the pool, which a worker must then not touch again.
+ * Contract: GIL held, mu not held; the caller's own reference, if any, keeps
+ * the pool alive. */
+static int release_work_ref(lat_pool *pool)
+{
+    pthread_mutex_lock(&pool->mu);
+    int drop = pool->work_ref && pool->pending == 0;
+    if (drop)
+        pool->work_ref = 0;
+    pthread_mutex_unlock(&pool->mu);
+    if (!drop)
+        return 0;
+    int last = Py_REFCNT(pool) == 1;
+    Py_DECREF(pool);
+    return last;
+}
+
 /* Empties the queue into `dropped` and accounts for every item.
  * Contract: mu held.  The caller clears the items with the GIL. */
 static void drop_queue(lat_pool *pool, lat_queue *dropped)
@@ -317,7 +337,8 @@ static int worker_sleep_take(lat_pool *pool, lat_item *it)
 }
 
 /* Takes the next item; returns 1 with *it filled, 0 when the worker should
- * exit.  Contract: GIL held on entry and on return. */
+ * exit, -1 when the item it took was dropped meanwhile (and accounted for).
+ * Contract: GIL held on entry and on return. */
 static int worker_take(lat_pool *pool, lat_item *it)
 {
     for (;;) {
@@ -331,9 +352,7 @@ static int worker_take(lat_pool *pool, lat_item *it)
             return 1;
         if (closing)
             return 0;
-        got = worker_sleep_take(pool, it);
-        if (got >= 0)
-            return got;
+        return worker_sleep_take(pool, it);
     }
 }
 
@@ -389,16 +408,23 @@ static void *worker_main(void *arg)
     lat_wake(pool, LAT_WAIT_READY);
     pthread_mutex_unlock(&pool->mu);
     lat_item it;
-    while (worker_take(pool, &it))
-        worker_run(pool, w, &it);
+    int got, freed = 0;
+    while (!freed && (got = worker_take(pool, &it)) != 0) {
+        if (got > 0)
+            worker_run(pool, w, &it);
+        /* May free the pool (its dealloc detaches this thread): then neither
+         * pool nor w may be touched again. */
+        freed = release_work_ref(pool);
+    }
     worker_forget_thread();
     lat_tls_worker = NULL;
     lat_tls_group = NULL;
-    pthread_mutex_lock(&pool->mu);
-    pool->alive--;
-    lat_wake(pool, LAT_WAIT_EXIT);
-    pthread_mutex_unlock(&pool->mu);
-    Py_DECREF(pool); /* may free the pool: touch nothing of it after this */
+    if (!freed) {
+        pthread_mutex_lock(&pool->mu);
+        pool->alive--;
+        lat_wake(pool, LAT_WAIT_EXIT);
+        pthread_mutex_unlock(&pool->mu);
+    }
     PyGILState_Release(gs);
     return NULL;
 }
@@ -411,17 +437,14 @@ static int spawn_worker(lat_pool *pool, Py_ssize_t slot)
     memset(w, 0, sizeof *w);
     w->pool = pool;
     w->index = (int)slot + 1;
-    Py_INCREF(pool);
     /* Born with signals blocked: none may land on it before it sets its
      * own mask (worker_main). */
     sigset_t old;
     pthread_sigmask(SIG_BLOCK, &lat_idle_sigmask, &old);
     int rc = pthread_create(&w->thread, NULL, worker_main, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
-        Py_DECREF(pool);
+    if (rc != 0)
         return -1;
-    }
     w->started = 1;
     return 0;
 }
@@ -491,6 +514,7 @@ static int spawn_failed(lat_pool *pool)
     if (!orphan)
         return 0;
     lat_item_clear(&it);
+    release_work_ref(pool);  /* the caller's reference keeps the pool */
     PyErr_SetString(PyExc_RuntimeError, "can't start a worker thread");
     return -1;
 }
@@ -509,6 +533,10 @@ int lat_pool_enqueue(lat_pool *pool, lat_item *it)
         return -1;
     }
     if (it->kind == ITEM_TASK) {
+        if (!pool->work_ref) {
+            pool->work_ref = 1;
+            Py_INCREF(pool);  /* released by release_work_ref */
+        }
         pool->pending++;
         if (it->owner)
             ((lat_group *)it->owner)->pending++;
@@ -828,6 +856,7 @@ static int pool_close_impl(lat_pool *pool, int cancel)
     if (lat_wait(pool, LAT_WAIT_EXIT, pred_exited, NULL, -1) < 0)
         return -1;
     join_threads(pool);
+    release_work_ref(pool);  /* nothing is pending now; the caller holds a reference */
     return 0;
 }
 
@@ -926,12 +955,21 @@ static void pool_dealloc(lat_pool *pool)
         pool->live_next->live_prev = pool->live_prev;
     if (lat_current_pool == pool)
         lat_current_pool = NULL;
+    if (lat_tls_worker != NULL && lat_tls_worker->pool == pool)
+        lat_tls_worker = NULL;  /* freed by its own worker: it is leaving */
     if (pool->raised_at_call != NULL) {
         Py_CLEAR(pool->raised_at_call);
         uninstall_unraisable_hook();
     }
-    if (pool->workers && !pool->forked)
+    if (pool->workers && !pool->forked) {
+        /* Unreachable with nothing pending (see release_work_ref): its
+         * threads are idle or starting; stop them before the memory goes. */
+        pthread_mutex_lock(&pool->mu);
+        pool->closing = 1;
+        pthread_cond_broadcast(&pool->work_cv);
+        pthread_mutex_unlock(&pool->mu);
         join_threads(pool);
+    }
     lat_queue dropped;
     lat_queue_take_all(&pool->q, &dropped);
     clear_dropped(&dropped);

@@ -1,0 +1,61 @@
+"""A core pool that nobody references any more closes its threads, but only
+once its queued and running tasks are done: nothing is lost, nothing leaks."""
+import gc
+import threading
+
+import pytest
+
+import _lateral
+from common_support import PATIENCE, Counter, wait_until
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def threads_named(prefix):
+    return [t.name for t in threading.enumerate() if t.name.startswith(prefix + "-")]
+
+
+def test_a_pool_dropped_without_close_ends_its_threads():
+    ran = Counter()
+    pool = _lateral.Pool(4, "dropped")
+    for _ in range(16):
+        pool.submit(ran.add, has_return_value=True)
+    assert wait_until(lambda: ran.value == 16)
+    assert threads_named("dropped")
+    del pool
+    assert wait_until(lambda: threads_named("dropped") == [], PATIENCE), threads_named("dropped")
+
+
+def test_a_pool_dropped_with_work_queued_runs_all_of_it_first():
+    gate = threading.Event()
+    ran = Counter()
+
+    def held():
+        gate.wait(PATIENCE)
+        ran.add()
+
+    pool = _lateral.Pool(2, "queued")
+    for _ in range(50):
+        pool.submit(held)
+    del pool
+    gc.collect()
+    gate.set()
+    assert wait_until(lambda: ran.value == 50)
+    assert wait_until(lambda: threads_named("queued") == [], PATIENCE), threads_named("queued")
+
+
+def test_a_pool_whose_own_task_drops_the_last_reference_ends_cleanly():
+    holder = [_lateral.Pool(3, "selfdrop")]
+    done = threading.Event()
+
+    def drop_the_pool():
+        holder.clear()
+        done.set()
+
+    holder[0].submit(drop_the_pool)
+    assert done.wait(PATIENCE)
+    assert wait_until(lambda: threads_named("selfdrop") == [], PATIENCE), threads_named("selfdrop")
+    # The process goes on working with new pools.
+    with _lateral.Pool(2, "after") as pool:
+        for _ in range(10):
+            pool.submit(Counter().add, has_return_value=True)
