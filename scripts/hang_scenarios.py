@@ -220,6 +220,8 @@ def main(argv=None):
     parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS),
                         help="run only this scenario (repeatable)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (default 2)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="interpreter to run the scenarios with (default: this one)")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.jobs < 1 or args.deadline <= 0:
         parser.error("--runs and --jobs must be at least 1 and --deadline positive")
@@ -229,7 +231,8 @@ def main(argv=None):
     for name in names:
         start = time.monotonic()
         with ThreadPoolExecutor(args.jobs) as ex:
-            outcomes = list(ex.map(lambda _: run_scenario(name, args.deadline), range(args.runs)))
+            outcomes = list(ex.map(lambda _: run_scenario(name, args.deadline, args.python),
+                                   range(args.runs)))
         counts = {k: sum(1 for o, _ in outcomes if o == k) for k in ("ok", "hang", "failed")}
         print(f"{name:10} {args.runs:5} {counts['ok']:5} {counts['hang']:5} {counts['failed']:6} "
               f"{time.monotonic() - start:8.1f}", flush=True)

@@ -193,8 +193,9 @@ void lat_halt_request(lat_worker *w)
     w->halt = HALT_PENDING;
     w->halt_reason = halt_reason(w->pool);
     halts_pending++;
-    /* A failed watch still leaves the library-call safe points. */
-    if (watch_worker(w) < 0)
+    /* Imported here, not by the halted worker in the middle of its line
+     * watch.  A failed watch still leaves the library-call safe points. */
+    if (helper() == NULL || watch_worker(w) < 0)
         PyErr_WriteUnraisable((PyObject *)w->pool);
 }
 
