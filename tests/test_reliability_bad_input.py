@@ -65,7 +65,8 @@ HUGE_MEMORY_MB = 500
 #: Worker counts no machine can honour.
 ENORMOUS = (10 ** 9, 2 ** 64)
 
-ENVIRONMENT = ("PYLATERAL_WORKERS", "PYLATERAL_ENABLED", "STRAND_WORKERS")
+ENVIRONMENT = ("PYLATERAL_WORKERS", "PYLATERAL_ENABLED", "PYLATERAL_TIMEOUT",
+               "PYLATERAL_BLOCK_WHEN_SATURATED", "STRAND_WORKERS")
 
 #: Seconds a row's leftovers may take to go away (a thread exiting, a child
 #: being reaped): instant when healthy, generous for a loaded machine.
@@ -377,6 +378,15 @@ PYLATERAL_ROWS = [
     bad("pylateral.task_pool", "PYLATERAL_ENABLED='maybe'",
         lambda res: (res.setenv("PYLATERAL_ENABLED", "maybe"), pylateral.task_pool()),
         ValueError, r"PYLATERAL_ENABLED must be true or false .*'maybe'"),
+    *[bad("pylateral.task_pool", f"PYLATERAL_TIMEOUT={value!r}",
+          lambda res, value=value: (res.setenv("PYLATERAL_TIMEOUT", value),
+                                    pylateral.task_pool()),
+          ValueError, rf"PYLATERAL_TIMEOUT must be .*{re.escape(repr(value))}")
+      for value in ("soon", "-1", "nan")],
+    bad("pylateral.task_pool", "PYLATERAL_BLOCK_WHEN_SATURATED='maybe'",
+        lambda res: (res.setenv("PYLATERAL_BLOCK_WHEN_SATURATED", "maybe"),
+                     pylateral.task_pool()),
+        ValueError, r"PYLATERAL_BLOCK_WHEN_SATURATED must be true or false .*'maybe'"),
     bad("pylateral.TaskPool", "max_workers=0", lambda res: pylateral.TaskPool(max_workers=0),
         ValueError, r"max_workers .* got 0"),
     bad("pylateral.TaskPool.join", "timeout=-5", in_pool(lambda pool: pool.join(-5)),
@@ -1061,6 +1071,7 @@ def test_empty_and_huge_collections_and_lambdas_just_work(entry, call, expected,
 #: Public callables that take no input at all, or accept any input.
 NO_BAD_INPUT = {
     "pylateral.get_current_task_pool": "takes no argument",
+    "pylateral.get_current_task_group": "takes no argument",
     "parallel.shutdown": "takes no argument",
     "parallel.BaseResult": "abstract base of the results; takes no argument",
     "strand.Handle": "abstract base of the handles; takes no argument",
