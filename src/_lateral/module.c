@@ -157,6 +157,11 @@ static PyMethodDef module_methods[] = {
      "TaskCancelled; elsewhere do nothing."},
     {"_halt_event", (PyCFunction)(void (*)(void))lat_halt_event, METH_FASTCALL, NULL},
     {"_unraisable_hook", lat_unraisable_hook, METH_O, NULL},
+    {"split_args", (PyCFunction)(void (*)(void))lat_split_args, METH_VARARGS | METH_KEYWORDS,
+     "split_args(item, unpack=True, arg_type=None)\n--\n\nThe (args tuple, kwargs dict) "
+     "of one call, by the unpacking rule of map: an arg_type instance is explicit; "
+     "without unpack the item is the one argument; a tuple or list (exactly) is the "
+     "positional arguments, a trailing dict in it the keywords; a dict is keywords."},
     {"shutdown_all", shutdown_all, METH_NOARGS,
      "shutdown_all()\n--\n\nCancel and close every open pool (run at exit)."},
     {NULL}
