@@ -296,3 +296,19 @@ def test_doctest_form_of_as_task_decorates_every_target():
     assert [type(runner) for runner in decorated] == [
         strand.ThreadTaskrunner, strand.ThreadTaskrunner, strand.MultiprocessTaskrunner,
         strand.CoroutineTaskrunner, strand.StoreTaskWriter]
+
+
+# --- handles stand in for the published Thread and Process ------------------------
+
+def test_handles_answer_is_alive_like_a_thread_or_process():
+    gate = threading.Event()
+    handle = strand.ThreadTaskrunner(gate.wait)(60)
+    try:
+        assert handle.is_alive()
+    finally:
+        gate.set()
+    handle.join(60)
+    assert not handle.is_alive()
+    process_handle = strand.MultiprocessTaskrunner(add)(1, 2)
+    process_handle.join(60)
+    assert not process_handle.is_alive() and process_handle.result(0) == 3

@@ -49,6 +49,11 @@ class Handle:
 
     wait = join
 
+    def is_alive(self):
+        """``not done()``: the name of ``threading.Thread`` and
+        ``multiprocessing.Process``, which the published runners returned."""
+        return not self.done()
+
     def result(self, timeout=None):
         """The task's return value; raises the task's exception if it failed
         (and ``on_error`` did not handle it), TimeoutError if not done in time."""
