@@ -10,11 +10,13 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 
 import pytest
 
 import _lateral
+import pylateral
 from common_support import PATIENCE, Counter, LoopbackSite, wait_until  # noqa: F401  (re-exported)
 
 
@@ -97,8 +99,9 @@ def isolated_pylateral(monkeypatch):
     """Run each test without PYLATERAL_* variables, and make sure it leaves
     no open pool and no worker thread behind (closing them if it did, so that
     one failure does not cascade into the following tests)."""
-    monkeypatch.delenv("PYLATERAL_WORKERS", raising=False)
-    monkeypatch.delenv("PYLATERAL_ENABLED", raising=False)
+    for name in ("PYLATERAL_WORKERS", "PYLATERAL_ENABLED", "PYLATERAL_TIMEOUT",
+                 "PYLATERAL_BLOCK_WHEN_SATURATED"):
+        monkeypatch.delenv(name, raising=False)
     yield
     leftover = _lateral.get_current_pool()
     if leftover is not None:
@@ -129,3 +132,35 @@ __all__ = [
     "isolated_pylateral", "local_site", "pylateral_threads",
     "pylateral_unwrap", "run_child", "task_source_line", "wait_until",
 ]
+
+
+def calls_done_while_workers_are_busy(workers, calls, **pool_options):
+    """How many of ``calls`` task calls the opening thread completed while
+    every one of the ``workers`` was held busy (then they are let go)."""
+    gate = threading.Event()
+    started, returned = Counter(), Counter()
+    observed = []
+
+    @pylateral.task
+    def held():
+        started.add()
+        gate.wait(PATIENCE)
+
+    def watch():
+        wait_until(lambda: started.value == workers)
+        time.sleep(0.3)  # room for a call that should block to return anyway
+        observed.append(returned.value)
+        gate.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with pylateral.task_pool(max_workers=workers, **pool_options):
+            for _ in range(calls):
+                held()
+                returned.add()
+    finally:
+        gate.set()
+        watcher.join()
+    assert started.value == calls
+    return observed[0]

@@ -103,6 +103,14 @@ def touch(path):
     return path
 
 
+def touch_and_wait(path):
+    """A child process that announces itself with ``path`` and runs until
+    it is stopped."""
+    touch(path)
+    while True:
+        time.sleep(0.05)
+
+
 @strand.as_task("process")
 def decorated_square(x):
     return x * x

@@ -59,7 +59,8 @@ def test_every_parameter_form():
         {"k": 2, "m": 3},                 # keyword arguments only
         parallel.arg({"d": 1}, k=4),      # a dict as a plain positional argument
         (),                               # no argument at all
-        ["list", "is", "one"],            # a list is one argument
+        ["a", "list", {"k": 5}],          # a list is unpacked like a tuple
+        parallel.arg(["one", "list"]),    # a list as a plain positional argument
     ])
     assert results == [
         (("single",), []),
@@ -68,7 +69,8 @@ def test_every_parameter_form():
         ((), [("k", 2), ("m", 3)]),
         (({"d": 1},), [("k", 4)]),
         ((), []),
-        ((["list", "is", "one"],), []),
+        (("a", "list"), [("k", 5)]),
+        ((["one", "list"],), []),
     ]
 
 

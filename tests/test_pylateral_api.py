@@ -14,8 +14,8 @@ import pytest
 
 import pylateral
 from pylateral_support import (  # noqa: F401  (fixtures are used by name)
-    PATIENCE, Counter, get_json, isolated_pylateral, local_site,
-    pylateral_threads, wait_until,
+    PATIENCE, Counter, calls_done_while_workers_are_busy, get_json, isolated_pylateral,
+    local_site, pylateral_threads,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -430,33 +430,9 @@ def test_a_new_pool_opens_after_the_previous_one_closed():
 # --- block_when_saturated -----------------------------------------------------
 
 def test_block_when_saturated_keeps_the_main_thread_within_the_bound():
-    workers = 2
-    gate = threading.Event()
-    started, returned = Counter(), Counter()
-    observed = []
-
-    @pylateral.task
-    def held():
-        started.add()
-        gate.wait(PATIENCE)
-
-    def watch():
-        # Once every worker holds a task and max_workers more are queued, the
-        # main thread must stay blocked in its next call until the gate opens.
-        wait_until(lambda: started.value == workers and returned.value >= 2 * workers)
-        time.sleep(0.3)
-        observed.append(returned.value)
-        gate.set()
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    with pylateral.task_pool(max_workers=workers, block_when_saturated=True):
-        for _ in range(10):
-            held()
-            returned.add()
-    watcher.join()
-    assert observed == [2 * workers]
-    assert started.value == 10
+    # As in the published pylateral: the call that makes every worker busy
+    # (call number max_workers) returns only once a worker is free.
+    assert calls_done_while_workers_are_busy(2, 10, block_when_saturated=True) == 1
 
 
 def test_block_when_saturated_does_not_block_nested_calls_in_workers():

@@ -356,16 +356,16 @@ def test_disabled_pool_runs_the_forest_exactly_like_the_serial_model(failures, d
 Point = collections.namedtuple("Point", "x y")
 
 #: Values that are one positional argument whatever the unpacking rules
-#: (a namedtuple is a tuple subclass: one argument too).
+#: (a namedtuple is a tuple subclass, a frozenset no sequence: one argument too).
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-9, 9), st.text("ab", max_size=2),
-                    st.lists(st.integers(0, 3), max_size=2),
+                    st.frozensets(st.integers(0, 3), max_size=2),
                     st.builds(Point, st.integers(0, 3), st.integers(0, 3)))
 NAMES = st.sampled_from(["a", "b", "c", "db_table"])
 KWARGS = st.dictionaries(NAMES, SCALARS, max_size=3)
 #: Any positional value, dicts and tuples included (only parallel.arg and
 #: futures can pass those as they are).
 ANY_VALUE = st.one_of(SCALARS, st.dictionaries(NAMES, SCALARS, max_size=2),
-                      st.tuples(SCALARS, SCALARS))
+                      st.tuples(SCALARS, SCALARS), st.lists(SCALARS, max_size=2))
 EXTRAS = st.one_of(st.none(), st.dictionaries(NAMES, SCALARS, max_size=2))
 WORKERS = st.one_of(st.none(), st.integers(1, 4))
 SCALAR_ARGS = st.lists(SCALARS, max_size=3).map(tuple)
@@ -396,7 +396,8 @@ PLAIN = {decorated_describe: describe, decorated_other: describe_other}
 def map_parameters(draw):
     """(parameter, args, kwargs): one map parameter and the call that
     docs/parallel.md's table says it makes."""
-    shape = draw(st.sampled_from(["scalar", "tuple", "tuple+kwargs", "kwargs", "arg"]))
+    shape = draw(st.sampled_from(["scalar", "tuple", "tuple+kwargs", "list+kwargs", "kwargs",
+                                  "arg"]))
     if shape == "scalar":
         value = draw(SCALARS)
         return value, (value,), {}
@@ -406,6 +407,9 @@ def map_parameters(draw):
     if shape == "tuple+kwargs":
         args, kwargs = draw(SCALAR_ARGS), draw(KWARGS)
         return args + (kwargs,), args, kwargs
+    if shape == "list+kwargs":  # a list is unpacked like a tuple
+        args, kwargs = draw(SCALAR_ARGS), draw(KWARGS)
+        return list(args) + [kwargs], args, kwargs
     if shape == "kwargs":
         kwargs = draw(KWARGS)
         return kwargs, (), kwargs
@@ -510,7 +514,10 @@ def test_map_on_threads_equals_a_plain_loop(specs, data, extras, workers, entry)
 def test_map_without_unpacking_passes_each_parameter_as_it_is(specs, data, extras, workers):
     items = [param for param, _, _ in specs]
     params, _, keys = data.draw(containers(items))
-    expected = shaped([describe(item, **(extras or {})) for item in items], keys)
+    # parallel.arg stays explicit; every other parameter is the one argument.
+    expected = shaped([expected_call(describe, args, kwargs, extras)
+                       if isinstance(item, parallel.arg) else describe(item, **(extras or {}))
+                       for item, args, kwargs in specs], keys)
     result = parallel.map(describe, params, extras=extras, max_workers=workers,
                           unpack_arguments=False)
     assert_same_results(result, expected, keys)

@@ -26,8 +26,11 @@ def test_writer_writes_a_task_record(store):
     record = store[task.id]
     assert writer.task_id == task.id == record["id"]
     assert record["name"] == "add" and record["qualname"] == "strand_support:add"
-    assert list(record["args"]) == [1, 2] and record["kwargs"] == {}
-    assert record["status"] == "new" and before <= record["time"] <= time.time()
+    assert list(record["init_args"]) == [1] and record["init_kwargs"] == {}
+    assert list(record["args"]) == [2] and record["kwargs"] == {}
+    assert record["status"] == record["task_status"] == "new"
+    assert before <= record["time"] <= time.time()
+    assert record["start_time"] == int(record["time"] * 1000)
     assert record["func"] is None
     assert writer.result is None and task.status == "new" and not task.done()
 

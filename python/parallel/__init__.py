@@ -7,7 +7,7 @@ start them and return at once.  Threads run on lateral's native pool (the
 pools; any ``concurrent.futures.Executor`` can be passed as ``executor=``.
 See docs/parallel.md.
 """
-from . import exceptions
+from . import exceptions, models, utils
 from ._params import PROCESS_EXECUTOR, THREAD_EXECUTOR
 from .api import (
     AsyncExecution,
@@ -18,22 +18,57 @@ from .api import (
     par,
     process,
     shutdown,
+    split,
     thread,
 )
 from .decorators import ParallelFunction, decorate, decorated
 from .exceptions import TimeoutException
-from .models import BaseResult, DictResult, FailedTask, ListResult, arg, future
+from .executors import BaseParallelExecutor, ProcessExecutor, ThreadExecutor
+from .models import (
+    BaseResult,
+    DictResult,
+    FailedTask,
+    ListResult,
+    NamedMapResult,
+    ParallelArg,
+    ParallelJob,
+    ParallelStatus,
+    SequentialMapResult,
+    arg,
+    future,
+)
+
+#: The published python-parallel's name of :class:`future`.
+job = future
+
+#: The statuses of a ThreadExecutor / ProcessExecutor (``executor.status``).
+NOT_STARTED = ParallelStatus.NOT_STARTED
+STARTED = ParallelStatus.STARTED
+DONE = ParallelStatus.DONE
+FAILED = ParallelStatus.FAILED
 
 __all__ = [
     "AsyncExecution",
+    "BaseParallelExecutor",
     "BaseResult",
+    "DONE",
     "DictResult",
     "ExecutorNamespace",
+    "FAILED",
     "FailedTask",
     "ListResult",
+    "NOT_STARTED",
+    "NamedMapResult",
     "PROCESS_EXECUTOR",
+    "ParallelArg",
     "ParallelFunction",
+    "ParallelJob",
+    "ParallelStatus",
+    "ProcessExecutor",
+    "STARTED",
+    "SequentialMapResult",
     "THREAD_EXECUTOR",
+    "ThreadExecutor",
     "TimeoutException",
     "arg",
     "async_map",
@@ -42,9 +77,13 @@ __all__ = [
     "decorated",
     "exceptions",
     "future",
+    "job",
     "map",
+    "models",
     "par",
     "process",
     "shutdown",
+    "split",
     "thread",
+    "utils",
 ]

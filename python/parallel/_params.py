@@ -1,15 +1,16 @@
 """Reading the user's parameters and options into one plain form.
 
-The thread executor leaves the unpacking of parameters to the core (C); the
-other executors, and the reporting of failed calls, use split_params(), which
-follows the same rules.
+How a parameter becomes a call's arguments is the core's one rule,
+``_lateral.split_args`` (batch.c): the thread executor applies it in C as it
+calls, the other executors and the reporting of failed calls through
+``Work.call_args``.
 """
 import concurrent.futures
 import os
 
 import _lateral
 
-from .models import arg, future
+from .models import arg, call_of
 
 THREAD_EXECUTOR = "thread"
 PROCESS_EXECUTOR = "process"
@@ -43,27 +44,10 @@ class Work:
         if self.fn is None:
             _, args, kwargs = item
         else:
-            args, kwargs = split_params(item, self.unpack)
+            args, kwargs = _lateral.split_args(item, self.unpack, arg)
         if self.extras:
             kwargs = {**self.extras, **(kwargs or {})}
         return args, dict(kwargs or {})
-
-
-def split_params(item, unpack=True):
-    """(args, kwargs) of one map parameter: a tuple is the positional
-    arguments (a trailing dict in it the keywords), a dict is keywords only,
-    a :class:`parallel.arg` is explicit, anything else is the one argument."""
-    if not unpack:
-        return (item,), None
-    if type(item) is tuple:
-        if item and isinstance(item[-1], dict):
-            return item[:-1], item[-1]
-        return item, None
-    if isinstance(item, dict):
-        return (), item
-    if isinstance(item, arg):
-        return item.args, item.kwargs
-    return (item,), None
 
 
 def read_params(params, what):
@@ -90,28 +74,15 @@ def map_work(fn, params, extras, unpack_arguments, what):
     return Work(what, fn, items, keys, bool(unpack_arguments), check_extras(extras))
 
 
-def par_work(params, extras, what):
+def par_work(params, extras, unpack_arguments, what):
     """The Work of ``par(params, ...)``: every entry becomes (fn, args, kwargs)."""
     entries, keys = read_params(params, what)
+    unpack = bool(unpack_arguments)
     calls = []
     for index, entry in enumerate(entries):
         name = f"{keys[index]!r}" if keys is not None else str(index)
-        calls.append(_to_call(entry, name, what))
-    return Work(what, None, calls, keys, True, check_extras(extras))
-
-
-def _to_call(entry, name, what):
-    if isinstance(entry, future):
-        return entry.fn, entry.args, entry.kwargs
-    if isinstance(entry, tuple) and entry and callable(entry[0]):
-        args = tuple(entry[1:])
-        if args and isinstance(args[-1], dict):
-            return entry[0], args[:-1], args[-1]
-        return entry[0], args, None
-    if callable(entry):
-        return entry, (), None
-    raise TypeError(f"{what}: entry {name} must be parallel.future(fn, ...), a tuple "
-                    f"(fn, arg1, ..., {{'kw': value}}) or a callable, got {entry!r}")
+        calls.append(call_of(entry, unpack, f"{what}: entry {name}"))
+    return Work(what, None, calls, keys, unpack, check_extras(extras))
 
 
 def check_extras(extras):

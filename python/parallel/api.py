@@ -1,5 +1,6 @@
 """map, par, async_map, async_par and the thread/process namespaces."""
 import concurrent.futures
+import itertools
 import time
 import weakref
 
@@ -8,7 +9,8 @@ import _lateral
 from . import _aio, _futures, _params, _processes, _threads
 from ._params import PROCESS_EXECUTOR, THREAD_EXECUTOR
 from .exceptions import TimeoutException
-from .models import DictResult, FailedTask, ListResult
+from .models import DictResult, FailedTask, ListResult, ParallelJob
+from .utils import split_collection
 
 
 class AsyncExecution:
@@ -117,6 +119,12 @@ class AsyncExecution:
                 self._abandon()
         self._release()
 
+    def start(self):
+        """Does nothing: the calls started when the execution was made.  The
+        published python-parallel started them here; code that calls
+        ``start()`` keeps working."""
+        return self
+
     def __enter__(self):
         return self
 
@@ -150,7 +158,9 @@ class AsyncExecution:
         failed = sorted(errors)
         for index in failed:
             args, kwargs = work.call_args(index)
-            values[index] = FailedTask(params=args, kwargs=kwargs, ex=errors[index])
+            fn = work.fn if work.fn is not None else work.items[index][0]
+            name = None if work.keys is None else work.keys[index]
+            values[index] = FailedTask(ParallelJob(fn, name, args, kwargs), errors[index])
         if work.keys is None:
             return ListResult(values, failed)
         keys = work.keys
@@ -208,15 +218,17 @@ def map(fn, params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECU
     return run_blocking(work, executor, max_workers, timeout, silent)
 
 
-def par(params, *, extras=None, executor=THREAD_EXECUTOR, max_workers=None,
-        timeout=None, silent=False):
+def par(params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECUTOR,
+        max_workers=None, timeout=None, silent=False):
     """Run different calls in parallel; return their results.
 
     ``params``: a sequence or a dict of calls, each ``parallel.future(fn,
     *args, **kwargs)``, ``decorated_fn.future(...)``, a tuple ``(fn, arg1,
-    ..., {'kw': value})`` or a bare callable.  Options as for :func:`map`.
+    ..., {'kw': value})`` or a bare callable.  With ``unpack_arguments=False``
+    a tuple's arguments are all positional (a trailing dict too).  Options as
+    for :func:`map`.
     """
-    work = _params.par_work(params, extras, "parallel.par")
+    work = _params.par_work(params, extras, unpack_arguments, "parallel.par")
     return run_blocking(work, executor, max_workers, timeout, silent)
 
 
@@ -229,11 +241,30 @@ def async_map(fn, params, *, extras=None, unpack_arguments=True, executor=THREAD
     return start(work, executor, max_workers, timeout, silent)
 
 
-def async_par(params, *, extras=None, executor=THREAD_EXECUTOR, max_workers=None,
-              timeout=None, silent=False):
+def async_par(params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECUTOR,
+              max_workers=None, timeout=None, silent=False):
     """Start :func:`par`'s calls and return at once an :class:`AsyncExecution`."""
-    work = _params.par_work(params, extras, "parallel.async_par")
+    work = _params.par_work(params, extras, unpack_arguments, "parallel.async_par")
     return start(work, executor, max_workers, timeout, silent)
+
+
+def split(collection, fn, executor=THREAD_EXECUTOR, workers=None, timeout=None, extras=None):
+    """Cut ``collection`` (a list, tuple or other sequence) into ``workers``
+    consecutive chunks (default ``min(32, CPUs + 4)``), call ``fn(chunk,
+    **extras)`` on each in parallel, and return the concatenation of the
+    lists they return, in order.  ``executor`` and ``timeout`` as for
+    :func:`map`; ``workers`` is also the number of threads or processes.
+    """
+    workers = _params.default_thread_workers() if workers is None else \
+        _lateral.check_workers(workers, "workers")
+    chunks = list(split_collection(collection, workers))
+    work = _params.map_work(fn, chunks, extras, False, "parallel.split")
+    results = run_blocking(work, executor, workers, timeout, False)
+    try:
+        return list(itertools.chain.from_iterable(results))
+    except TypeError:
+        raise TypeError(f"parallel.split: {fn!r} must return a list (or another iterable) "
+                        "for each chunk") from None
 
 
 class ExecutorNamespace:
@@ -250,10 +281,12 @@ class ExecutorNamespace:
                    executor=self.executor, max_workers=max_workers, timeout=timeout,
                    silent=silent)
 
-    def par(self, params, *, extras=None, max_workers=None, timeout=None, silent=False):
+    def par(self, params, *, extras=None, unpack_arguments=True, max_workers=None,
+            timeout=None, silent=False):
         """:func:`parallel.par` on this executor."""
-        return par(params, extras=extras, executor=self.executor,
-                   max_workers=max_workers, timeout=timeout, silent=silent)
+        return par(params, extras=extras, unpack_arguments=unpack_arguments,
+                   executor=self.executor, max_workers=max_workers, timeout=timeout,
+                   silent=silent)
 
     def async_map(self, fn, params, *, extras=None, unpack_arguments=True,
                   max_workers=None, timeout=None, silent=False):
@@ -262,11 +295,17 @@ class ExecutorNamespace:
                          executor=self.executor, max_workers=max_workers,
                          timeout=timeout, silent=silent)
 
-    def async_par(self, params, *, extras=None, max_workers=None, timeout=None,
-                  silent=False):
+    def async_par(self, params, *, extras=None, unpack_arguments=True, max_workers=None,
+                  timeout=None, silent=False):
         """:func:`parallel.async_par` on this executor."""
-        return async_par(params, extras=extras, executor=self.executor,
-                         max_workers=max_workers, timeout=timeout, silent=silent)
+        return async_par(params, extras=extras, unpack_arguments=unpack_arguments,
+                         executor=self.executor, max_workers=max_workers, timeout=timeout,
+                         silent=silent)
+
+    def split(self, collection, fn, workers=None, timeout=None, extras=None):
+        """:func:`parallel.split` on this executor."""
+        return split(collection, fn, executor=self.executor, workers=workers,
+                     timeout=timeout, extras=extras)
 
     def __repr__(self):
         return f"<parallel.{self.executor} namespace>"

@@ -8,6 +8,15 @@ class ParallelException(Exception):
     """Base class of the exceptions raised by parallel itself."""
 
 
+#: The published python-parallel's name of :class:`ParallelException`.
+BaseParallelException = ParallelException
+
+
+class ParallelStatusException(ParallelException):
+    """A :class:`parallel.ThreadExecutor` (or ProcessExecutor) was asked for
+    results before :meth:`start`, or started twice."""
+
+
 # concurrent.futures.TimeoutError is the builtin TimeoutError from Python 3.11
 # on, a separate class before: catch either.
 _TIMEOUT_BASES = tuple(dict.fromkeys((TimeoutError, concurrent.futures.TimeoutError)))
@@ -56,7 +65,9 @@ class RemoteTraceback(Exception):
 
 
 __all__ = [
+    "BaseParallelException",
     "ParallelException",
+    "ParallelStatusException",
     "RemoteError",
     "RemoteTraceback",
     "SerializationError",

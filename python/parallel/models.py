@@ -1,4 +1,8 @@
-"""The objects users build (arg, future) and get back (results, FailedTask)."""
+"""The objects users build (arg, future, ParallelJob) and get back (results,
+FailedTask), and the rule that turns a ``par`` entry into a call."""
+import enum
+
+import _lateral
 
 
 class arg:
@@ -32,32 +36,100 @@ def _make_arg(args, kwargs):
     return arg(*args, **kwargs)
 
 
-class future:
-    """One call for :func:`parallel.par`: ``parallel.future(fn, *args, **kwargs)``.
+class ParallelJob:
+    """One call, ``fn(*args, **kwargs)``, with an optional ``name`` (its key
+    in a dict of calls): the published python-parallel's model, which
+    :func:`parallel.par` runs like a :class:`future`.
 
-    Nothing runs until ``par`` (or ``async_par``) runs it.
+    Two jobs are equal when fn, name, args and kwargs are.  The class
+    methods build jobs from the parameters of ``map`` and ``par``, by the
+    same rules those use.
     """
 
-    __slots__ = ("fn", "args", "kwargs")
+    __slots__ = ("fn", "name", "args", "kwargs")
 
-    def __init__(self, fn, *args, **kwargs):
-        if not callable(fn):
-            raise TypeError(f"parallel.future needs a callable first, got {fn!r}")
+    def __init__(self, fn, name=None, args=None, kwargs=None):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"ParallelJob needs a callable (or None), got {fn!r}")
         self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
+        self.name = name
+        self.args = () if args is None else args
+        self.kwargs = {} if kwargs is None else kwargs
 
     def __eq__(self, other):
-        if not isinstance(other, future):
+        if not isinstance(other, ParallelJob):
             return NotImplemented
-        return (self.fn, self.args, self.kwargs) == (other.fn, other.args, other.kwargs)
+        return ((self.fn, self.name, tuple(self.args), self.kwargs)
+                == (other.fn, other.name, tuple(other.args), other.kwargs))
 
     __hash__ = None
 
     def __repr__(self):
-        name = getattr(self.fn, "__qualname__", repr(self.fn))
+        return (f"ParallelJob({_name_of(self.fn)}, name={self.name!r}, "
+                f"args={self.args!r}, kwargs={self.kwargs!r})")
+
+    def __reduce__(self):
+        return ParallelJob, (self.fn, self.name, self.args, self.kwargs)
+
+    @classmethod
+    def normalize_params(cls, params, extras=None, unpack_arguments=True):
+        """(args tuple, kwargs dict) of one ``map`` parameter, ``extras``
+        added (the parameter's own keywords win)."""
+        args, kwargs = _lateral.split_args(params, unpack_arguments, arg)
+        return args, {**(extras or {}), **kwargs}
+
+    @classmethod
+    def normalize_job(cls, name, params, extras=None, unpack_arguments=True):
+        """The job of one ``par`` entry (see :func:`call_of`), ``extras`` added."""
+        fn, args, kwargs = call_of(params, unpack_arguments)
+        own_name = params.name if isinstance(params, ParallelJob) else None
+        return cls(fn, name=own_name or name, args=args,
+                   kwargs={**(extras or {}), **(kwargs or {})})
+
+    @classmethod
+    def build_jobs_from_params(cls, params, extras=None, unpack_arguments=True):
+        """The jobs of ``par(params)``: a sequence or a dict of entries."""
+        return [cls.normalize_job(name, entry, extras, unpack_arguments)
+                for name, entry in _named(params)]
+
+    @classmethod
+    def build_for_callable_from_params(cls, fn, params, extras=None, unpack_arguments=True):
+        """The jobs of ``map(fn, params)``: a sequence or a dict of parameters."""
+        jobs = []
+        for name, param in _named(params):
+            args, kwargs = cls.normalize_params(param, extras, unpack_arguments)
+            jobs.append(cls(fn, name=name, args=args, kwargs=kwargs))
+        return jobs
+
+
+def _named(params):
+    """(name, entry) pairs: a dict's items, or (None, entry) for a sequence."""
+    if isinstance(params, dict):
+        return list(params.items())
+    return [(None, entry) for entry in params]
+
+
+def _name_of(fn):
+    return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+class future(ParallelJob):
+    """One call for :func:`parallel.par`: ``parallel.future(fn, *args, **kwargs)``
+    (``parallel.job`` is the published library's name for it).
+
+    Nothing runs until ``par`` (or ``async_par``) runs it.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, fn, *args, **kwargs):
+        if not callable(fn):
+            raise TypeError(f"parallel.future needs a callable first, got {fn!r}")
+        super().__init__(fn, None, args, kwargs)
+
+    def __repr__(self):
         params = _format_call_args(self.args, self.kwargs)
-        return f"parallel.future({name}{', ' if params else ''}{params})"
+        return f"parallel.future({_name_of(self.fn)}{', ' if params else ''}{params})"
 
     def __reduce__(self):
         return _make_future, (self.fn, self.args, self.kwargs)
@@ -67,6 +139,26 @@ def _make_future(fn, args, kwargs):
     return future(fn, *args, **kwargs)
 
 
+def call_of(entry, unpack=True, where="par"):
+    """(fn, args tuple, kwargs dict or None) of one ``par`` entry: a
+    :class:`future` or :class:`ParallelJob`; a tuple or list ``(fn, arg1,
+    ..., {'kw': value})`` whose arguments follow map's unpacking rule (with
+    ``unpack=False`` they are all positional, as they are); or a callable,
+    called without arguments."""
+    if isinstance(entry, ParallelJob):
+        return entry.fn, tuple(entry.args), dict(entry.kwargs)
+    if isinstance(entry, (tuple, list)) and entry and callable(entry[0]):
+        rest = tuple(entry[1:])
+        if not unpack:
+            return entry[0], rest, None
+        args, kwargs = _lateral.split_args(rest)
+        return entry[0], args, kwargs
+    if callable(entry):
+        return entry, (), None
+    raise TypeError(f"{where} must be parallel.future(fn, ...), a tuple "
+                    f"(fn, arg1, ..., {{'kw': value}}) or a callable, got {entry!r}")
+
+
 def _format_call_args(args, kwargs):
     parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
     return ", ".join(parts)
@@ -74,16 +166,30 @@ def _format_call_args(args, kwargs):
 
 class FailedTask:
     """A call that raised, in silent mode: its positional ``params`` (a tuple),
-    its keyword arguments ``kwargs`` (a dict, ``extras`` included) and the
-    exception ``ex``.
+    its keyword arguments ``kwargs`` (a dict, ``extras`` included), the
+    exception ``ex`` (also ``exc``) and the call as a :class:`ParallelJob`,
+    ``job`` (with the function, and the call's key for a dict of calls).
 
-    Two FailedTask compare equal when params, kwargs, the exception's type and
-    the exception's args are equal.
+    Built as documented, ``FailedTask(params=..., kwargs=..., ex=...)``, or
+    as in the published code, ``FailedTask(job, exc)``.  Two FailedTask
+    compare equal when params, kwargs, the exception's type and the
+    exception's args are equal, whichever way they were built.
     """
 
-    __slots__ = ("params", "kwargs", "ex")
+    __slots__ = ("params", "kwargs", "ex", "_job")
 
-    def __init__(self, params=(), kwargs=None, ex=None):
+    def __init__(self, params=(), kwargs=None, ex=None, *, exc=None):
+        if exc is not None:
+            if ex is not None:
+                raise TypeError("FailedTask takes the exception as ex= or exc=, not both")
+            ex = exc
+        job = None
+        if isinstance(params, ParallelJob):  # the published form: FailedTask(job, exc)
+            if kwargs is not None:
+                if ex is not None:
+                    raise TypeError("FailedTask(job, exc) takes no kwargs: they are the job's")
+                ex, kwargs = kwargs, None
+            job, params, kwargs = params, params.args, params.kwargs
         try:
             self.params = tuple(params)
             self.kwargs = dict(kwargs) if kwargs else {}
@@ -91,6 +197,20 @@ class FailedTask:
             raise TypeError(f"FailedTask needs params= a tuple of positional arguments and "
                             f"kwargs= a dict, got params={params!r}, kwargs={kwargs!r}") from None
         self.ex = ex
+        self._job = job
+
+    @property
+    def exc(self):
+        """The exception (the published library's name for :attr:`ex`)."""
+        return self.ex
+
+    @property
+    def job(self):
+        """The failed call as a :class:`ParallelJob` (``fn`` is None when the
+        FailedTask was built from params and kwargs alone)."""
+        if self._job is None:
+            return ParallelJob(None, None, self.params, self.kwargs)
+        return self._job
 
     def __eq__(self, other):
         if not isinstance(other, FailedTask):
@@ -105,6 +225,7 @@ class FailedTask:
         return f"FailedTask(params={self.params!r}, kwargs={self.kwargs!r}, ex={self.ex!r})"
 
     def __reduce__(self):
+        # Without the job: its function may not pickle where the rest does.
         return FailedTask, (self.params, self.kwargs, self.ex)
 
 
@@ -202,3 +323,20 @@ class DictResult(dict, BaseResult):
 
     def __reduce__(self):
         return DictResult, (dict(self), self._failed_keys)
+
+
+#: The published library's names of the two result classes.
+SequentialMapResult = ListResult
+NamedMapResult = DictResult
+#: The published library's name of :class:`arg`.
+ParallelArg = arg
+
+
+@enum.unique
+class ParallelStatus(enum.Enum):
+    """Where a :class:`parallel.ThreadExecutor` (or ProcessExecutor) stands."""
+
+    NOT_STARTED = "NOT_STARTED"
+    STARTED = "STARTED"
+    DONE = "DONE"
+    FAILED = "FAILED"

@@ -5,22 +5,24 @@ Decorate a function with ``@pylateral.task`` and call it inside
 the calling code carries on.  The ``with`` block exits only when every task,
 nested ones included, has finished.  See docs/pylateral.md.
 """
-from _lateral import (
-    LateralError as PylateralError,
-    checkpoint,
+from _lateral import checkpoint
+
+# The published module paths, reachable after a bare `import pylateral` as there.
+from . import exceptions, task_group_module, task_module, task_pool_module, timeout, util  # noqa: F401
+from .cache import CacheScopes, cache_result
+from .exceptions import (
     PoolForkedError,
     PoolTimeoutError,
+    PylateralError,
     TaskCancelled,
+    TaskGroupAlreadyExists,
     TaskPoolAlreadyAllocated,
+    UnexpectedReturnValue,
     UnexpectedReturnValueError,
 )
-
-from .cache import CacheScopes, cache_result
 from .pool import TaskPool, get_current_task_pool, join, task_group, task_pool
 from .task import task
-
-#: Alias of :class:`UnexpectedReturnValueError` (the published library's name).
-UnexpectedReturnValue = UnexpectedReturnValueError
+from .task_group_module import get_current_task_group
 
 __all__ = [
     "CacheScopes",
@@ -28,12 +30,14 @@ __all__ = [
     "PoolTimeoutError",
     "PylateralError",
     "TaskCancelled",
+    "TaskGroupAlreadyExists",
     "TaskPool",
     "TaskPoolAlreadyAllocated",
     "UnexpectedReturnValue",
     "UnexpectedReturnValueError",
     "cache_result",
     "checkpoint",
+    "get_current_task_group",
     "get_current_task_pool",
     "join",
     "task",

@@ -12,11 +12,11 @@ class TaskPool:
     one, and stops the worker threads.
     """
 
-    def __init__(self, max_workers=None, timeout=None, block_when_saturated=False):
+    def __init__(self, max_workers=None, timeout=None, block_when_saturated=None):
         self._enabled = config.enabled()
         self._max_workers = config.resolve_workers(max_workers)
-        self._timeout = _lateral.check_timeout(timeout)
-        self._block = bool(block_when_saturated)
+        self._timeout = config.resolve_timeout(timeout)
+        self._block = config.resolve_block(block_when_saturated)
         self._core = None
 
     def __enter__(self):
@@ -69,7 +69,18 @@ class TaskPool:
 
     @property
     def max_workers(self):
+        """The number of worker threads (argument, else environment, else default)."""
         return self._max_workers
+
+    @property
+    def timeout(self):
+        """Seconds the exit (or :meth:`join`) may wait; ``None``: no limit."""
+        return self._timeout
+
+    @property
+    def block_when_saturated(self):
+        """Whether a task call of the opening thread waits for a free worker."""
+        return self._block
 
     @property
     def enabled(self):
@@ -88,15 +99,17 @@ class TaskPool:
         return core
 
 
-def task_pool(max_workers=None, timeout=None, block_when_saturated=False):
+def task_pool(max_workers=None, timeout=None, block_when_saturated=None):
     """Open the process's task pool: ``with pylateral.task_pool() as pool:``.
 
     ``max_workers``: threads, else ``$PYLATERAL_WORKERS``, else 5 x CPUs.
-    ``timeout``: seconds that the exit (or :func:`join`) may wait; then
-    :class:`PoolTimeoutError` is raised, and as with any exception leaving
-    the block, queued tasks are dropped and running ones interrupted.
-    ``block_when_saturated``: the opening thread blocks on a task call while
-    ``max_workers`` tasks are already waiting (workers never block).
+    ``timeout``: seconds that the exit (or :func:`join`) may wait, else
+    ``$PYLATERAL_TIMEOUT``; then :class:`PoolTimeoutError` is raised, and as
+    with any exception leaving the block, queued tasks are dropped and
+    running ones interrupted.
+    ``block_when_saturated`` (else ``$PYLATERAL_BLOCK_WHEN_SATURATED``, else
+    False): a task call of the opening thread that makes every worker busy
+    returns only once a worker is free (workers never block).
     """
     return TaskPool(max_workers, timeout, block_when_saturated)
 

@@ -7,17 +7,20 @@ coroutine (``CoroutineTaskrunner``), later and elsewhere through a store
 with ``on_iter``/``on_end``/``on_error`` callbacks.  ``as_task`` is the
 decorator form; ``dispatch`` starts many calls at once.  See docs/strand.md.
 """
+from . import constants, taskrunning  # the published module paths
 from .base import Taskrunner
 from .coroutine import AsyncioHandle, CoroutineTaskrunner
 from .decorator import TARGETS, as_task
 from .dispatch import Args, Dispatch, dispatch
 from .handles import (COMPLETE, ERROR, NEW, RUNNING, STATUSES, CancelledTask,
                       CompletedHandle, Handle, TaskHandle)
+from .launcher import run_process
 from .process import MultiprocessTaskrunner, ProcessTaskHandle, RemoteTraceback, TaskProcessError
 from .reader import StoreTaskReader, TaskRefused
 from .registry import TaskRegistry, register_task, registry
 from .serialization import Serializer, get_serializer, register_serializer
 from .stores import MappingTaskQueue, RedisStore, SqliteStore, open_store
+from .task_dispatcher import TaskDispatcher
 from .threads import ThreadTaskrunner, thread_pool
 from .writer import SignatureError, StoreTask, StoreTaskError, StoreTaskWriter
 
@@ -27,7 +30,8 @@ __all__ = [
     "MultiprocessTaskrunner", "NEW", "ProcessTaskHandle", "RUNNING", "RedisStore",
     "RemoteTraceback", "STATUSES", "Serializer", "SignatureError", "SqliteStore",
     "StoreTask", "StoreTaskError", "StoreTaskReader", "StoreTaskWriter", "TARGETS",
-    "TaskHandle", "TaskProcessError", "TaskRefused", "TaskRegistry", "Taskrunner",
-    "ThreadTaskrunner", "as_task", "dispatch", "get_serializer", "open_store",
-    "register_serializer", "register_task", "registry", "thread_pool",
+    "TaskDispatcher", "TaskHandle", "TaskProcessError", "TaskRefused", "TaskRegistry",
+    "Taskrunner", "ThreadTaskrunner", "as_task", "constants", "dispatch", "get_serializer",
+    "open_store", "register_serializer", "register_task", "registry", "run_process",
+    "taskrunning", "thread_pool",
 ]

@@ -2,6 +2,7 @@
 import functools
 
 from .base import Taskrunner
+from .constants import COROUTINE, PROCESS, STORE, SYNC, THREAD
 from .coroutine import CoroutineTaskrunner
 from .process import MultiprocessTaskrunner
 from .threads import ThreadTaskrunner
@@ -9,11 +10,11 @@ from .writer import StoreTaskWriter
 
 #: The string targets of :func:`as_task` and the classes they name.
 TARGETS = {
-    "thread": ThreadTaskrunner,
-    "process": MultiprocessTaskrunner,
-    "coroutine": CoroutineTaskrunner,
-    "store": StoreTaskWriter,
-    "sync": Taskrunner,
+    THREAD: ThreadTaskrunner,
+    PROCESS: MultiprocessTaskrunner,
+    COROUTINE: CoroutineTaskrunner,
+    STORE: StoreTaskWriter,
+    SYNC: Taskrunner,
 }
 
 
@@ -28,7 +29,7 @@ def resolve_target(target):
                      "or a Taskrunner subclass")
 
 
-def as_task(target="thread", **kwargs):
+def as_task(target=THREAD, **kwargs):
     """Decorator: replace a function by a taskrunner of ``target`` made with
     ``kwargs`` (callbacks, init keywords, a store...).
 
@@ -36,6 +37,8 @@ def as_task(target="thread", **kwargs):
     ``'store'``, ``'sync'`` or a Taskrunner subclass; anything else raises
     ValueError listing these.  ``@as_task`` without arguments means
     ``@as_task('thread')``.  The runner keeps the function's name and doc.
+    ``@as_task('store', store=None, pickle_func=True)`` is accepted: the
+    store is set later (``fn.store = ...``), before the first call.
     """
     if callable(target) and not isinstance(target, type):
         return as_task("thread")(target)  # used bare: @as_task

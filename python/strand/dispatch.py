@@ -22,14 +22,6 @@ class Args:
         return f"Args({', '.join(parts)})"
 
 
-def _split(item):
-    if isinstance(item, Args):
-        return item.args, item.kwargs
-    if isinstance(item, tuple):
-        return item, {}
-    if isinstance(item, dict):
-        return (), item
-    return (item,), {}
 
 
 def dispatch(func, items, target="thread", **runner_kwargs):
@@ -38,9 +30,11 @@ def dispatch(func, items, target="thread", **runner_kwargs):
 
     ``func`` is a function (a runner of ``target`` is made with
     ``runner_kwargs``: callbacks, a store...) or a Taskrunner (used as is).
-    An item is an :class:`Args`, a tuple of positional arguments, a dict of
-    keyword arguments or a single argument.  A call that cannot even start
-    counts as an error of its item.
+    An item becomes a call's arguments by the rule of ``parallel.map``: an
+    :class:`Args` is explicit; a tuple or a list is the positional
+    arguments, a trailing dict in it the keyword arguments; a dict is the
+    keyword arguments; anything else (a namedtuple too) is the single
+    argument.  A call that cannot even start counts as an error of its item.
     """
     try:
         items = iter(items)
@@ -67,7 +61,7 @@ class Dispatch:
 
     def submit(self, item):
         """Start one more call; returns its index."""
-        args, kwargs = _split(item)
+        args, kwargs = _lateral.split_args(item, True, Args)
         try:
             handle = self.runner._submit(args, kwargs)
         except Exception as exc:

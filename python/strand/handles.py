@@ -17,6 +17,13 @@ ERROR = "error"
 STATUSES = (NEW, RUNNING, COMPLETE, ERROR)
 
 
+def status_fields(status):
+    """The fields of a store record that hold its status: lateral's
+    ``status`` and, for other consumers of the store, the published strand
+    writer's ``task_status``.  Every write of a status goes through here."""
+    return {"status": status, "task_status": status}
+
+
 class Outcome:
     """Filled in by the code running a task: an exception that ``on_error``
     handled, so the handle reports ``status == 'error'`` although the call
@@ -41,6 +48,11 @@ class Handle:
         return self._wait(_lateral.check_timeout(timeout))
 
     wait = join
+
+    def is_alive(self):
+        """``not done()``: the name of ``threading.Thread`` and
+        ``multiprocessing.Process``, which the published runners returned."""
+        return not self.done()
 
     def result(self, timeout=None):
         """The task's return value; raises the task's exception if it failed

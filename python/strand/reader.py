@@ -11,9 +11,9 @@ import weakref
 
 import _lateral
 
-from ._util import is_one_shot, optional_callable
+from ._util import is_one_shot, merge_kwargs, optional_callable
 from .base import unwrap
-from .handles import COMPLETE, ERROR
+from .handles import COMPLETE, ERROR, status_fields
 from .registry import TaskRegistry, registry
 from .serialization import get_serializer, secret_key, verify
 from .stores import open_store, task_queue
@@ -200,7 +200,7 @@ class StoreTaskReader:
     def _run(self, task_id, record):
         try:
             func = self._resolve(record)
-            args, kwargs = self._arguments(record)
+            args, kwargs = self._arguments(record, func)
         except TaskRefused as exc:
             log.warning("strand: reader %s refused task %s: %s", self.name, task_id, exc)
             return _error_fields("TaskRefused", str(exc), f"TaskRefused: {exc}\n")
@@ -208,7 +208,7 @@ class StoreTaskReader:
             result = func(*args, **kwargs)
             if is_one_shot(result):
                 result = list(result)  # a generator cannot be stored; its items can
-            return {"status": COMPLETE, "finished": time.time(),
+            return {**status_fields(COMPLETE), "finished": time.time(),
                     **self._encode_result(task_id, record, result)}
         except Exception as exc:
             return _error_fields(type(exc).__qualname__, str(exc), traceback.format_exc())
@@ -322,19 +322,37 @@ class StoreTaskReader:
             raise TaskRefused(f"the pickled function is a {type(func).__name__}, not callable")
         return func
 
-    def _arguments(self, record):
+    def _arguments(self, record, func):
+        """The call's ``(args, kwargs)``: the record's ``init_args`` and
+        ``args``, ``init_kwargs`` and ``kwargs``, as the writer's runner
+        would have merged them."""
         serializer = self._serializer(record.get("serializer"))
-        args, kwargs = record.get("args") or [], record.get("kwargs") or {}
-        if serializer is not None:
-            if not serializer.trusted:
-                self._signed(record, f"{serializer.name}-serialized arguments")
-            try:
-                args, kwargs = serializer.loads(args), serializer.loads(kwargs)
-            except Exception as exc:
-                raise TaskRefused(f"the arguments could not be loaded: {exc!r}") from None
-        if not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict):
-            raise TaskRefused("the record's args must be a list and its kwargs a dict")
-        return args, kwargs
+        if serializer is not None and not serializer.trusted:
+            self._signed(record, f"{serializer.name}-serialized arguments")
+        init_args = self._field(record, "init_args", serializer, [])
+        args = self._field(record, "args", serializer, [])
+        init_kwargs = self._field(record, "init_kwargs", serializer, {})
+        kwargs = self._field(record, "kwargs", serializer, {})
+        if not all(isinstance(value, (list, tuple)) for value in (init_args, args)) or \
+                not all(isinstance(value, dict) for value in (init_kwargs, kwargs)):
+            raise TaskRefused("the record's init_args and args must be lists and its "
+                              "init_kwargs and kwargs dicts")
+        try:
+            return [*init_args, *args], merge_kwargs(init_kwargs, kwargs, func)
+        except TypeError as exc:
+            raise TaskRefused(str(exc)) from None
+
+    @staticmethod
+    def _field(record, name, serializer, empty):
+        value = record.get(name)
+        if value is None:  # a record from before init_args, or written by hand
+            return empty
+        if serializer is None:
+            return value
+        try:
+            return serializer.loads(value)
+        except Exception as exc:
+            raise TaskRefused(f"the arguments could not be loaded: {exc!r}") from None
 
     @staticmethod
     def _serializer(name):
@@ -351,7 +369,7 @@ def verify_record(key, record):
 
 
 def _error_fields(error_type, message, trace):
-    return {"status": ERROR, "finished": time.time(), "error_type": error_type,
+    return {**status_fields(ERROR), "finished": time.time(), "error_type": error_type,
             "error_message": message, "error": trace}
 
 

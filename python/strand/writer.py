@@ -7,7 +7,7 @@ import uuid
 
 from ._util import func_name, qualified_name
 from .base import Taskrunner, unwrap
-from .handles import COMPLETE, ERROR, Handle
+from .handles import COMPLETE, ERROR, NEW, Handle, status_fields
 from .registry import registry
 from .serialization import get_serializer, secret_key, sign, verify
 from .stores import open_store
@@ -15,8 +15,8 @@ from .stores import open_store
 log = logging.getLogger("strand")
 
 #: The record fields covered by a task's HMAC signature.
-SIGNED_FIELDS = ("id", "name", "qualname", "func", "func_serializer", "args", "kwargs",
-                 "serializer")
+SIGNED_FIELDS = ("id", "name", "qualname", "func", "func_serializer", "init_args",
+                 "init_kwargs", "args", "kwargs", "serializer")
 
 
 class StoreTaskError(Exception):
@@ -51,11 +51,19 @@ class StoreTaskWriter(Taskrunner):
     """When called, writes a task record for ``func`` and the arguments to
     ``store`` (any MutableMapping, a ``SqliteStore``/``RedisStore``, an
     SQLite file path or a ``redis://`` URL) and returns a :class:`StoreTask`.
+    ``writer(*args, task_id='key', **kwargs)`` names the record's key
+    (default: a new uuid4 hex); a record of that key is replaced.
+    ``store=None`` leaves the store to be set later (``writer.store = ...``),
+    before the first call.
 
-    The record holds ``id``, ``name``, ``qualname``, ``args``, ``kwargs``,
-    ``status`` (``new``), ``time`` and, with ``pickle_func``, ``func``: the
-    function serialized with dill (``pickle_func=True``) or the serializer
-    named.  ``serializer`` (``'pickle'``, ``'dill'``, ``'json'`` or a
+    The record holds the published strand writer's fields -- ``name``,
+    ``func``, ``init_args``, ``init_kwargs``, ``args``, ``kwargs`` (the
+    call's own), ``start_time`` (ms) and ``task_status`` -- and lateral's:
+    ``id``, ``qualname``, ``status`` (the same as ``task_status``: ``new``,
+    then ``running``, ``complete`` or ``error``), ``time`` (s) and the
+    serialization fields.  With ``pickle_func``, ``func`` is the function
+    serialized with dill (``pickle_func=True``) or the serializer named.
+    ``serializer`` (``'pickle'``, ``'dill'``, ``'json'`` or a
     :class:`strand.Serializer`) packs the arguments and result as bytes;
     without it they are stored as they are.  ``secret`` signs each record
     (HMAC-SHA256) so that a reader sharing the secret may load pickled
@@ -71,7 +79,7 @@ class StoreTaskWriter(Taskrunner):
     ``pickle_func`` is refused (no reader could find it by name).
     """
 
-    def __init__(self, func, store, *init_args, read_store=None, pickle_func=False,
+    def __init__(self, func, store=None, *init_args, read_store=None, pickle_func=False,
                  get_result=None, serializer=None, secret=None, reader_kwargs=None,
                  on_iter=None, on_end=None, on_error=None, safety_checks=True, **init_kwargs):
         super().__init__(func, *init_args, on_iter=on_iter, on_end=on_end, on_error=on_error,
@@ -79,7 +87,7 @@ class StoreTaskWriter(Taskrunner):
         if reader_kwargs is not None and not isinstance(reader_kwargs, collections.abc.Mapping):
             raise TypeError(f"reader_kwargs must be a dict of StoreTaskReader arguments, "
                             f"got {reader_kwargs!r}")
-        self.store = open_store(store)
+        self.store = store
         self.get_result = get_result if get_result is None else _callable(get_result)
         self.func_serializer = _func_serializer(pickle_func)
         self.serializer = get_serializer(serializer)
@@ -103,16 +111,28 @@ class StoreTaskWriter(Taskrunner):
             raise ValueError("a lambda has no name a reader could find it by; use a named "
                              "function or pickle_func=True (or safety_checks=False)")
 
-    def __call__(self, *args, **kwargs):
+    @property
+    def store(self):
+        """The store the records go to (None until set)."""
+        return self._store
+
+    @store.setter
+    def store(self, store):
+        self._store = None if store is None else open_store(store)
+
+    def __call__(self, *args, task_id=None, **kwargs):
         try:
-            return self._submit(args, kwargs)
+            return self._submit(args, kwargs, task_id)
         except Exception as exc:
             return self._handle_error(exc)
 
-    def _submit(self, args, kwargs):
-        full_args, full_kwargs = self._merged(args, kwargs)
-        task_id = uuid.uuid4().hex
-        self.store[task_id] = self.make_record(task_id, full_args, full_kwargs)
+    def _submit(self, args, kwargs, task_id=None):
+        if self._store is None:
+            raise ValueError(f"{self!r} has no store yet: set writer.store (a mapping, an "
+                             "SQLite path or a redis:// URL) before calling it")
+        self._merged(args, kwargs)  # the TypeError a call would raise, raised now
+        task_id = uuid.uuid4().hex if task_id is None else _task_id(task_id)
+        self._store[task_id] = self.make_record(task_id, args, kwargs)
         self.task_id = task_id
         task = StoreTask(self, task_id)
         if self.on_iter or self.on_end or self.on_error:
@@ -120,20 +140,24 @@ class StoreTaskWriter(Taskrunner):
         return task
 
     def make_record(self, task_id, args, kwargs):
-        """The record a call writes (public so other producers can match it)."""
+        """The record a call ``writer(*args, **kwargs)`` writes (public so
+        other producers can match it); the writer's init arguments go to
+        ``init_args`` and ``init_kwargs``."""
         func = unwrap(self.func)
+        arguments = {"init_args": list(self.init_args), "init_kwargs": dict(self.init_kwargs),
+                     "args": list(args), "kwargs": dict(kwargs)}
         record = {"id": task_id, "name": func_name(func), "qualname": qualified_name(func),
-                  "func": None, "func_serializer": None, "args": list(args),
-                  "kwargs": dict(kwargs), "serializer": None}
+                  "func": None, "func_serializer": None, **arguments, "serializer": None}
         if self.func_serializer is not None:
             record["func"] = self.func_serializer.dumps(func)
             record["func_serializer"] = self.func_serializer.name
         if self.serializer is not None:
-            record["args"] = self.serializer.dumps(list(args))
-            record["kwargs"] = self.serializer.dumps(dict(kwargs))
+            record.update({name: self.serializer.dumps(value)
+                           for name, value in arguments.items()})
             record["serializer"] = self.serializer.name
         record["signature"] = None if self._key is None else record_signature(self._key, record)
-        record.update(status="new", time=time.time())
+        now = time.time()
+        record.update(status_fields(NEW), time=now, start_time=int(now * 1000))
         return record
 
     @property
@@ -289,6 +313,12 @@ class _CallbackWatcher:
                 writer._handle_error(exc)
             except Exception:
                 log.exception("strand: %s failed and the writer has no on_error", task.name)
+
+
+def _task_id(value):
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"task_id must be a non-empty str, got {value!r}")
+    return value
 
 
 def _callable(value):

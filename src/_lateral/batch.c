@@ -44,21 +44,110 @@ static PyObject *call_tuple(PyObject *fn, PyObject *args, PyObject *kw, PyObject
     return call_vec(fn, &PyTuple_GET_ITEM(args, 0), PyTuple_GET_SIZE(args), kw, extras);
 }
 
-/* An arg_type instance carries .args and .kwargs explicitly. */
-static PyObject *call_arg_object(PyObject *fn, PyObject *item, PyObject *extras)
+/* An arg_type instance carries .args (a tuple) and .kwargs (a dict or None)
+ * explicitly; *c gets owned references to both. */
+static int split_arg_object(PyObject *item, lat_call *c)
 {
-    PyObject *args = PyObject_GetAttrString(item, "args");
-    PyObject *kw = args ? PyObject_GetAttrString(item, "kwargs") : NULL;
-    PyObject *res = kw ? call_tuple(fn, args, kw, extras) : NULL;
-    Py_XDECREF(args);
-    Py_XDECREF(kw);
+    c->owned = PyObject_GetAttrString(item, "args");
+    if (c->owned == NULL)
+        return -1;
+    if (!PyTuple_Check(c->owned)) {
+        PyErr_Format(PyExc_TypeError, "positional arguments must be a tuple, not %.100s",
+                     Py_TYPE(c->owned)->tp_name);
+        return -1;
+    }
+    c->argv = &PyTuple_GET_ITEM(c->owned, 0);
+    c->n = PyTuple_GET_SIZE(c->owned);
+    c->owned_kw = PyObject_GetAttrString(item, "kwargs");
+    if (c->owned_kw == NULL)
+        return -1;
+    if (c->owned_kw != Py_None && !PyDict_Check(c->owned_kw)) {
+        PyErr_Format(PyExc_TypeError, "keyword arguments must be a dict, not %.100s",
+                     Py_TYPE(c->owned_kw)->tp_name);
+        return -1;
+    }
+    c->kw = c->owned_kw == Py_None ? NULL : c->owned_kw;
+    return 0;
+}
+
+/* The one argument-unpacking rule of lateral, for parallel's map parameters
+ * and par calls and strand's dispatch items:
+ *   - an arg_type instance is explicit (even without unpack);
+ *   - without unpack, the item is the single argument;
+ *   - a tuple or a list (exactly: a namedtuple is one value) is the
+ *     positional arguments, a trailing dict in it the keyword arguments;
+ *   - a dict is the keyword arguments;
+ *   - anything else is the single argument.
+ * Fills *c (argv, n, kw: borrowed from item or owned by *c); the caller
+ * calls lat_call_clear(c) whatever the result.  Returns 0, or -1 with an
+ * exception set.  Contract: GIL held. */
+int lat_split_call(PyObject *item, int unpack, PyObject *arg_type, lat_call *c)
+{
+    *c = (lat_call){NULL, 0, NULL, NULL, NULL, item};
+    if (arg_type != NULL && PyObject_TypeCheck(item, (PyTypeObject *)arg_type))
+        return split_arg_object(item, c);
+    if (unpack && PyDict_Check(item)) {
+        c->kw = item;
+        return 0;
+    }
+    if (!unpack || !(PyTuple_CheckExact(item) || PyList_CheckExact(item))) {
+        c->argv = &c->single;
+        c->n = 1;
+        return 0;
+    }
+    /* A list becomes a tuple: the callee could change the list meanwhile. */
+    PyObject *tuple = PyList_CheckExact(item) ? (c->owned = PyList_AsTuple(item)) : item;
+    if (tuple == NULL)
+        return -1;
+    Py_ssize_t n = PyTuple_GET_SIZE(tuple);
+    if (n > 0 && PyDict_Check(PyTuple_GET_ITEM(tuple, n - 1)))
+        c->kw = PyTuple_GET_ITEM(tuple, --n);
+    c->argv = &PyTuple_GET_ITEM(tuple, 0);
+    c->n = n;
+    return 0;
+}
+
+/* Contract: GIL held. */
+void lat_call_clear(lat_call *c)
+{
+    Py_CLEAR(c->owned);
+    Py_CLEAR(c->owned_kw);
+}
+
+/* _lateral.split_args(item, unpack=True, arg_type=None): lat_split_call for
+ * Python, as (args tuple, new kwargs dict). */
+PyObject *lat_split_args(PyObject *mod, PyObject *args, PyObject *kw)
+{
+    (void)mod;
+    static char *kwlist[] = {"item", "unpack", "arg_type", NULL};
+    PyObject *item, *arg_type = Py_None;
+    int unpack = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|pO:split_args", kwlist, &item, &unpack,
+                                     &arg_type))
+        return NULL;
+    if (arg_type != Py_None && !PyType_Check(arg_type)) {
+        PyErr_SetString(PyExc_TypeError, "arg_type must be a class");
+        return NULL;
+    }
+    lat_call c;
+    PyObject *res = NULL;
+    if (lat_split_call(item, unpack, arg_type == Py_None ? NULL : arg_type, &c) == 0) {
+        PyObject *pos = PyTuple_New(c.n);
+        PyObject *kwargs = c.kw ? PyDict_Copy(c.kw) : PyDict_New();
+        if (pos != NULL && kwargs != NULL) {
+            for (Py_ssize_t i = 0; i < c.n; i++)
+                PyTuple_SET_ITEM(pos, i, Py_NewRef(c.argv[i]));
+            res = PyTuple_Pack(2, pos, kwargs);
+        }
+        Py_XDECREF(pos);
+        Py_XDECREF(kwargs);
+    }
+    lat_call_clear(&c);
     return res;
 }
 
-/* Calls the batch's function on one item, following the unpacking rules:
- * a tuple is the positional arguments (a trailing dict its keywords), a dict
- * is keywords only, an arg_type instance is explicit, anything else is the
- * single argument.  Without fn, the item is (callable, args, kwargs). */
+/* Calls the batch's function on one item, unpacked by lat_split_call.
+ * Without fn, the item is (callable, args, kwargs). */
 static PyObject *call_item(lat_batch *b, PyObject *item)
 {
     if (b->fn == NULL) {
@@ -69,20 +158,12 @@ static PyObject *call_item(lat_batch *b, PyObject *item)
         return call_tuple(PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1),
                           PyTuple_GET_ITEM(item, 2), b->extras);
     }
-    if (!b->unpack)
-        return call_vec(b->fn, &item, 1, NULL, b->extras);
-    if (PyTuple_CheckExact(item)) {
-        Py_ssize_t n = PyTuple_GET_SIZE(item);
-        PyObject *kw = NULL;
-        if (n > 0 && PyDict_Check(PyTuple_GET_ITEM(item, n - 1)))
-            kw = PyTuple_GET_ITEM(item, --n);
-        return call_vec(b->fn, &PyTuple_GET_ITEM(item, 0), n, kw, b->extras);
-    }
-    if (PyDict_Check(item))
-        return call_vec(b->fn, NULL, 0, item, b->extras);
-    if (b->arg_type != NULL && PyObject_TypeCheck(item, (PyTypeObject *)b->arg_type))
-        return call_arg_object(b->fn, item, b->extras);
-    return call_vec(b->fn, &item, 1, NULL, b->extras);
+    lat_call c;
+    PyObject *res = NULL;
+    if (lat_split_call(item, b->unpack, b->arg_type, &c) == 0)
+        res = call_vec(b->fn, c.argv, c.n, c.kw, b->extras);
+    lat_call_clear(&c);
+    return res;
 }
 
 static void store_error(lat_batch *b, Py_ssize_t i)

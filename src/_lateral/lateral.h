@@ -197,6 +197,18 @@ void lat_run_task(lat_pool *pool, lat_item *it);
 PyObject *lat_group_wait(lat_group *g, double timeout);
 
 /* batch.c */
+/* One call's arguments, unpacked from an item by lat_split_call. */
+typedef struct {
+    PyObject *const *argv;    /* n positional arguments (borrowed) */
+    Py_ssize_t n;
+    PyObject *kw;             /* keyword arguments (a dict, borrowed) or NULL */
+    PyObject *owned;          /* what argv points into, when made here */
+    PyObject *owned_kw;       /* what kw is, when fetched here */
+    PyObject *single;         /* the item, when it is the one argument */
+} lat_call;
+int lat_split_call(PyObject *item, int unpack, PyObject *arg_type, lat_call *c);
+void lat_call_clear(lat_call *c);
+PyObject *lat_split_args(PyObject *mod, PyObject *args, PyObject *kw);
 void lat_batch_run_ticket(lat_batch *b);
 void lat_batch_ticket_done(lat_batch *b);  /* mu held */
 void lat_batch_call_callbacks(lat_batch *b); /* GIL held, mu not held */

@@ -157,6 +157,11 @@ static PyMethodDef module_methods[] = {
      "TaskCancelled; elsewhere do nothing."},
     {"_halt_event", (PyCFunction)(void (*)(void))lat_halt_event, METH_FASTCALL, NULL},
     {"_unraisable_hook", lat_unraisable_hook, METH_O, NULL},
+    {"split_args", (PyCFunction)(void (*)(void))lat_split_args, METH_VARARGS | METH_KEYWORDS,
+     "split_args(item, unpack=True, arg_type=None)\n--\n\nThe (args tuple, kwargs dict) "
+     "of one call, by the unpacking rule of map: an arg_type instance is explicit; "
+     "without unpack the item is the one argument; a tuple or list (exactly) is the "
+     "positional arguments, a trailing dict in it the keywords; a dict is keywords."},
     {"shutdown_all", shutdown_all, METH_NOARGS,
      "shutdown_all()\n--\n\nCancel and close every open pool (run at exit)."},
     {NULL}
@@ -170,12 +175,13 @@ static struct PyModuleDef lateral_module = {
     .m_methods = module_methods,
 };
 
-static PyObject *new_exception(PyObject *mod, const char *name, PyObject *bases,
-                               const char *doc)
+/* An exception class stored as _lateral.<name>.  `shown` is its qualified
+ * name: these are pylateral's public errors, so tracebacks and pickles name
+ * them pylateral.X, where users import them from. */
+static PyObject *new_exception(PyObject *mod, const char *name, const char *shown,
+                               PyObject *bases, const char *doc)
 {
-    char qual[128];
-    PyOS_snprintf(qual, sizeof qual, "_lateral.%s", name);
-    PyObject *exc = PyErr_NewExceptionWithDoc(qual, doc, bases, NULL);
+    PyObject *exc = PyErr_NewExceptionWithDoc(shown, doc, bases, NULL);
     if (exc == NULL || PyModule_AddObject(mod, name, Py_NewRef(exc)) < 0) {
         Py_XDECREF(exc);
         return NULL;
@@ -185,25 +191,27 @@ static PyObject *new_exception(PyObject *mod, const char *name, PyObject *bases,
 
 static int add_exceptions(PyObject *mod)
 {
-    LatErr_Base = new_exception(mod, "LateralError", PyExc_Exception,
+    LatErr_Base = new_exception(mod, "LateralError", "pylateral.PylateralError",
+                                PyExc_Exception,
                                 "Base class of the errors raised by lateral.");
     if (LatErr_Base == NULL)
         return -1;
     LatErr_UnexpectedReturn = new_exception(
-        mod, "UnexpectedReturnValueError", LatErr_Base,
+        mod, "UnexpectedReturnValueError", "pylateral.UnexpectedReturnValueError", LatErr_Base,
         "A task returned a value without has_return_value=True.");
     LatErr_PoolAllocated = new_exception(
-        mod, "TaskPoolAlreadyAllocated", LatErr_Base,
+        mod, "TaskPoolAlreadyAllocated", "pylateral.TaskPoolAlreadyAllocated", LatErr_Base,
         "A task pool is already open in this process.");
     PyObject *bases = PyTuple_Pack(2, LatErr_Base, PyExc_TimeoutError);
-    LatErr_PoolTimeout = bases ? new_exception(mod, "PoolTimeoutError", bases,
+    LatErr_PoolTimeout = bases ? new_exception(mod, "PoolTimeoutError",
+                                               "pylateral.PoolTimeoutError", bases,
                                                "The task pool's timeout ran out.") : NULL;
     Py_XDECREF(bases);
     LatErr_Cancelled = new_exception(
-        mod, "TaskCancelled", PyExc_BaseException,
+        mod, "TaskCancelled", "pylateral.TaskCancelled", PyExc_BaseException,
         "Raised inside a running task to stop it after another task failed.");
     LatErr_Forked = new_exception(
-        mod, "PoolForkedError", LatErr_Base,
+        mod, "PoolForkedError", "pylateral.PoolForkedError", LatErr_Base,
         "A pool opened in a parent process was used in a forked child.");
     if (!LatErr_UnexpectedReturn || !LatErr_PoolAllocated || !LatErr_PoolTimeout ||
         !LatErr_Cancelled || !LatErr_Forked)

@@ -20,6 +20,16 @@ _Thread_local PyObject *lat_tls_group = NULL;
 
 static lat_pool *live_pools = NULL; /* GIL */
 
+static void note_pop(lat_pool *pool);
+
+/* block_when_saturated's "fully saturated", as in the published pylateral:
+ * every worker is busy, i.e. the tasks queued or running reach max_workers.
+ * Contract: mu held. */
+static int is_saturated(lat_pool *pool)
+{
+    return pool->pending >= pool->max_workers;
+}
+
 /* ---- items ------------------------------------------------------------ */
 
 /* Contract: GIL held, mu not held (decrefs run Python code). */
@@ -44,6 +54,7 @@ void lat_account_done(lat_pool *pool, const lat_item *it)
     }
     if (--pool->pending == 0)
         lat_wake(pool, LAT_WAIT_IDLE);
+    note_pop(pool);
     if (it->owner) {
         lat_group *g = (lat_group *)it->owner;
         if (--g->pending == 0) {
@@ -294,10 +305,11 @@ static void worker_forget_thread(void)
     Py_XDECREF(threading);
 }
 
-/* Wakes the saturation waiters when the queue has room.  Contract: mu held. */
+/* Wakes the saturation waiters once a worker may be free: called where an
+ * item leaves the queue and where a task ends.  Contract: mu held. */
 static void note_pop(lat_pool *pool)
 {
-    if (pool->room_waiters && (Py_ssize_t)pool->q.len < pool->max_workers)
+    if (pool->room_waiters && !is_saturated(pool))
         lat_wake(pool, LAT_WAIT_ROOM);
 }
 
@@ -565,22 +577,28 @@ int lat_pool_enqueue(lat_pool *pool, lat_item *it)
 static int queue_is_full(lat_pool *pool)
 {
     pthread_mutex_lock(&pool->mu);
-    int full = (Py_ssize_t)pool->q.len >= pool->max_workers;
+    int full = is_saturated(pool);
     pthread_mutex_unlock(&pool->mu);
     return full;
 }
 
+/* Contract: mu held (lat_wait's predicate). */
 static int pred_room(lat_pool *pool, void *arg)
 {
     (void)arg;
-    return (Py_ssize_t)pool->q.len < pool->max_workers ||
-           pool->first_error != NULL || pool->closing;
+    return !is_saturated(pool) || pool->first_error != NULL || pool->closing;
 }
 
-/* block_when_saturated: the opening thread waits while max_workers items
- * are already queued.  Contract: GIL held, mu not held. */
-static int wait_for_room(lat_pool *pool)
+/* block_when_saturated: after a call of the opening thread made every
+ * worker busy, that call returns only once a worker is free (a worker never
+ * blocks, so nested calls cannot deadlock).  Returns 0, or -1 with an
+ * exception set (Ctrl-C, or a task error delivered meanwhile).
+ * Contract: GIL held, mu not held. */
+static int wait_for_room(lat_pool *pool, int from_worker)
 {
+    if (!pool->block_when_saturated || from_worker ||
+        PyThread_get_thread_ident() != pool->owner_ident || !queue_is_full(pool))
+        return 0;
     pthread_mutex_lock(&pool->mu);
     pool->room_waiters++;
     pthread_mutex_unlock(&pool->mu);
@@ -588,12 +606,18 @@ static int wait_for_room(lat_pool *pool)
     pthread_mutex_lock(&pool->mu);
     pool->room_waiters--;
     pthread_mutex_unlock(&pool->mu);
-    return r < 0 ? -1 : 0;
+    if (r < 0)
+        return -1;
+    if (pool->first_error != NULL)
+        return raise_at_call(pool);
+    return 0;
 }
 
 /* Submits a fire-and-forget task.  Steals args and kwargs (kwargs may be
  * NULL), even on failure; fn and group are borrowed.
- * Returns 0, or -1 with an exception set.  Contract: GIL held. */
+ * Returns 0, or -1 with an exception set (when wait_for_room fails, the
+ * task is queued already: it runs unless the pool halts).
+ * Contract: GIL held. */
 int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,
                     PyObject *kwargs, uint32_t flags, PyObject *group)
 {
@@ -604,15 +628,6 @@ int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,
     if (pool->first_error != NULL) {
         raise_at_call(pool);
         goto fail;
-    }
-    if (pool->block_when_saturated && !from_worker &&
-        PyThread_get_thread_ident() == pool->owner_ident && queue_is_full(pool)) {
-        if (wait_for_room(pool) < 0)
-            goto fail;
-        if (pool->first_error != NULL) {
-            raise_at_call(pool);
-            goto fail;
-        }
     }
     if (group != NULL) {
         lat_group *g = (lat_group *)group;
@@ -626,7 +641,9 @@ int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,
         }
     }
     lat_item it = {Py_NewRef(fn), args, kwargs, Py_XNewRef(group), ITEM_TASK, flags};
-    return lat_pool_enqueue(pool, &it);
+    if (lat_pool_enqueue(pool, &it) < 0)
+        return -1;
+    return wait_for_room(pool, from_worker);
 fail:
     Py_DECREF(args);
     Py_XDECREF(kwargs);

@@ -4,7 +4,7 @@ import threading
 import time
 import uuid
 
-from ..handles import NEW, RUNNING
+from ..handles import NEW, RUNNING, status_fields
 
 # Readers of one process claim from plain mappings under this lock: the
 # status check and the write of the claim must not interleave.
@@ -36,7 +36,7 @@ class MappingTaskQueue:
                 if not is_new(record):
                     continue
                 token = uuid.uuid4().hex
-                claimed = dict(record, status=RUNNING, reader=reader, claim=token,
+                claimed = dict(record, **status_fields(RUNNING), reader=reader, claim=token,
                                started=time.time(), attempts=record.get("attempts", 0) + 1)
                 self.mapping[key] = claimed
                 return key, claimed, token

@@ -4,7 +4,7 @@ import logging
 import time
 import uuid
 
-from ..handles import NEW, RUNNING
+from ..handles import NEW, RUNNING, status_fields
 from ..serialization import encode_record, json_loads
 
 log = logging.getLogger("strand")
@@ -302,7 +302,8 @@ class RedisStore(collections.abc.MutableMapping):
         if not reply:
             return None
         record = json_loads(reply[0])
-        record.update(status=RUNNING, reader=reader, started=now, attempts=int(reply[1]))
+        record.update(status_fields(RUNNING), reader=reader, started=now,
+                      attempts=int(reply[1]))
         return task_id, record, token
 
     def renew_task(self, task_id, token, lease=None):
@@ -348,7 +349,9 @@ def _reconnect_timeout(value):
 
 def _record_from_hash(fields):
     record = json_loads(fields[b"record"])
-    record["status"] = fields[b"status"].decode()
+    # The hash's status is the current one; the record's copy is as written.
+    status = fields[b"status"].decode()
+    record.update(status_fields(status) if "task_status" in record else {"status": status})
     if b"reader" in fields:
         record["reader"] = fields[b"reader"].decode()
         record["attempts"] = int(fields.get(b"attempts", b"0"))

@@ -10,7 +10,7 @@ import uuid
 
 import _lateral
 
-from ..handles import NEW, RUNNING
+from ..handles import NEW, RUNNING, status_fields
 from ..serialization import encode_record, json_dumps, json_loads
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -161,7 +161,7 @@ class SqliteStore(collections.abc.MutableMapping):
             key, text = row
             record = json_loads(text)
             token = uuid.uuid4().hex
-            record.update(status=RUNNING, reader=reader, started=now,
+            record.update(status_fields(RUNNING), reader=reader, started=now,
                           attempts=record.get("attempts", 0) + 1)
             conn.execute(f"UPDATE {self.table} SET status = ?, record = ?, token = ?, "
                          "lease_until = ? WHERE id = ?",

@@ -1,0 +1,136 @@
+"""TaskDispatcher: the published strand's dispatcher of many taskrunners
+(``strand.taskrunning.multi_dispatch``).  :func:`strand.dispatch` is
+lateral's form of the same idea, with handles."""
+import threading
+import time
+
+import _lateral
+
+from ._util import optional_callable
+from .constants import THREAD
+from .decorator import resolve_target
+
+#: A dispatched task's status once it returned / raised.
+SUCCESS = "success"
+FAILURE = "error"
+
+
+class TaskDispatcher:
+    """Starts taskrunners and collects their outcomes, by dispatch order, in
+    three lists: ``results`` (return values), ``status`` (``None`` until the
+    task ends, then ``'success'`` or ``'error'``) and ``errors`` (the
+    exceptions; ``None`` for the others).
+
+    ``target``: the default taskrunner (``'thread'``, ``'process'``,
+    ``'coroutine'``, ``'store'``, ``'sync'`` or a Taskrunner subclass).
+    ``check_complete(results, status, errors)``: decides :attr:`complete`
+    instead of "every status is set".  Each dispatcher has lists of its own.
+    """
+
+    def __init__(self, target=THREAD, check_complete=None):
+        self._target = resolve_target(target)
+        self._check_complete = optional_callable(check_complete, "check_complete")
+        self._changed = threading.Condition()
+        self.reset()
+
+    def reset(self):
+        """Forget every task (tasks still running write to the old lists)."""
+        with self._changed:
+            self.results, self.status, self.errors = [], [], []
+            self._queued = []
+            self._dispatched = []
+
+    def dispatch(self, func, *init_args, target=None, on_iter=None, on_end=None, on_error=None,
+                 args=None, kwargs=None, **init_kwargs):
+        """Start ``func(*init_args, *args, **init_kwargs, **kwargs)`` on a
+        runner of ``target`` (default: the dispatcher's) with the callbacks;
+        returns what the runner's call returns (a handle for threads and
+        processes)."""
+        args, kwargs = _args(args), _kwargs(kwargs)
+        runner, _ = self._runner(func, init_args, target, on_iter, on_end, on_error, init_kwargs)
+        self._dispatched.append(runner)
+        return runner(*args, **kwargs)
+
+    def enqueue(self, func, *init_args, target=None, on_iter=None, on_end=None, on_error=None,
+                args=None, kwargs=None, **init_kwargs):
+        """Like :meth:`dispatch`, but the task starts at :meth:`run`; returns
+        its index in the lists."""
+        args, kwargs = _args(args), _kwargs(kwargs)
+        runner, index = self._runner(func, init_args, target, on_iter, on_end, on_error,
+                                     init_kwargs)
+        self._queued.append((runner, args, kwargs))
+        return index
+
+    def run(self, timeout=10):
+        """Start the enqueued tasks, in order, and wait until :attr:`complete`;
+        True, or TimeoutError after ``timeout`` seconds (None: no limit)."""
+        timeout = _lateral.check_timeout(timeout)
+        queued, self._queued = self._queued, []
+        for runner, args, kwargs in queued:
+            self._dispatched.append(runner)
+            runner(*args, **kwargs)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while not self.complete:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(f"the dispatched tasks did not complete within "
+                                       f"{timeout:g} seconds")
+                self._changed.wait(left)
+        return True
+
+    @property
+    def complete(self):
+        """True when every task has ended (or ``check_complete`` says so)."""
+        with self._changed:
+            if self._check_complete is not None:
+                return bool(self._check_complete(self.results, self.status, self.errors))
+            return all(status is not None for status in self.status)
+
+    def _runner(self, func, init_args, target, on_iter, on_end, on_error, init_kwargs):
+        on_end = optional_callable(on_end, "on_end")
+        on_error = optional_callable(on_error, "on_error")
+        runner_class = self._target if target is None else resolve_target(target)
+        with self._changed:  # the index is taken only if the runner could be made
+            lists, index = (self.results, self.status, self.errors), len(self.status)
+            runner = runner_class(func, *init_args, on_iter=on_iter,
+                                  on_end=self._outcome(lists, index, SUCCESS, on_end),
+                                  on_error=self._outcome(lists, index, FAILURE, on_error),
+                                  **init_kwargs)
+            for values in lists:
+                values.append(None)
+        return runner, index
+
+    def _outcome(self, lists, index, status, callback):
+        """The callback that records a task's end (``status``) at ``index``
+        of ``lists``, then calls the user's ``callback``."""
+        results, statuses, errors = lists
+
+        def record(value):
+            with self._changed:
+                (results if status == SUCCESS else errors)[index] = value
+                statuses[index] = status
+                self._changed.notify_all()
+            if callback is not None:
+                callback(value)
+
+        return record
+
+
+def _args(args):
+    if args is None:
+        return ()
+    if isinstance(args, (str, bytes)):
+        raise TypeError(f"args must be a list or tuple of arguments, got {args!r}")
+    return tuple(args)
+
+
+def _kwargs(kwargs):
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, dict):
+        raise TypeError(f"kwargs must be a dict, got {kwargs!r}")
+    return kwargs
+
+
+__all__ = ["TaskDispatcher"]

@@ -1,0 +1,4 @@
+"""``strand.taskrunning.base``: :class:`strand.Taskrunner`."""
+from ..base import Taskrunner
+
+__all__ = ["Taskrunner"]

@@ -1,0 +1,4 @@
+"""``strand.taskrunning.multi_dispatch``: :class:`strand.TaskDispatcher`."""
+from ..task_dispatcher import TaskDispatcher
+
+__all__ = ["TaskDispatcher"]

@@ -1,0 +1,4 @@
+"""``strand.taskrunning.thread``: :class:`strand.ThreadTaskrunner`."""
+from ..threads import ThreadTaskrunner
+
+__all__ = ["ThreadTaskrunner"]
