@@ -19,6 +19,7 @@ import os
 import site
 import sys
 import sysconfig
+import threading
 import warnings
 
 import _lateral
@@ -81,6 +82,8 @@ def is_library_file(filename):
 _tool = None
 _armed_codes = {}  # code object -> None: the ones given local LINE events
 _warned = False
+# arm() and disarm() may run in two threads at once (two pools halting).
+_lock = threading.Lock()
 
 
 def _take_tool_id():
@@ -113,29 +116,31 @@ def arm(frame):
     """Watch the user code on the stack that ``frame`` tops (a halted
     worker's) for its next line, and every user function entered from now
     on.  Python 3.12 and later."""
-    if _tool is None and not _start_watching():
-        return
-    mon = sys.monitoring
-    while frame is not None:
-        code = frame.f_code
-        if code not in _armed_codes and not is_library_file(code.co_filename):
-            mon.set_local_events(_tool, code, mon.events.LINE)
-            _armed_codes[code] = None
-        frame = frame.f_back
+    with _lock:
+        if _tool is None and not _start_watching():
+            return
+        mon = sys.monitoring
+        while frame is not None:
+            code = frame.f_code
+            if code not in _armed_codes and not is_library_file(code.co_filename):
+                mon.set_local_events(_tool, code, mon.events.LINE)
+                _armed_codes[code] = None
+            frame = frame.f_back
 
 
 def disarm():
     """Switch every event off and give the tool id back (the last halt ended)."""
     global _tool
-    if _tool is None:
-        return
-    mon = sys.monitoring
-    for code in _armed_codes:
-        mon.set_local_events(_tool, code, 0)
-    _armed_codes.clear()
-    mon.set_events(_tool, 0)
-    events = mon.events
-    for event in (events.LINE, events.PY_START, events.PY_RESUME):
-        mon.register_callback(_tool, event, None)
-    mon.free_tool_id(_tool)
-    _tool = None
+    with _lock:
+        if _tool is None:
+            return
+        mon = sys.monitoring
+        for code in _armed_codes:
+            mon.set_local_events(_tool, code, 0)
+        _armed_codes.clear()
+        mon.set_events(_tool, 0)
+        events = mon.events
+        for event in (events.LINE, events.PY_START, events.PY_RESUME):
+            mon.register_callback(_tool, event, None)
+        mon.free_tool_id(_tool)
+        _tool = None

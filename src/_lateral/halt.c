@@ -22,6 +22,7 @@
  * Contract: every function here runs with the GIL held and never with mu.
  */
 #include "lateral.h"
+#include <sched.h>
 
 enum { HALT_NONE = 0, HALT_PENDING = 1, HALT_RAISED = 2 };
 
@@ -34,6 +35,7 @@ enum { HALT_NONE = 0, HALT_PENDING = 1, HALT_RAISED = 2 };
 static PyObject *helper_module;   /* _lateral_halt, imported at the first halt */
 static Py_ssize_t halts_pending;  /* workers with halt != HALT_NONE */
 static int monitoring_armed;      /* _lateral_halt.arm() was called */
+static Py_ssize_t arm_calls;      /* arm() calls under way (they let the GIL go) */
 
 /* The helper module, imported once.  Returns a borrowed reference or NULL
  * with an exception set. */
@@ -90,12 +92,19 @@ static int watch_worker(lat_worker *w)
     w->prev_trace = w->tstate->c_tracefunc;
     w->prev_traceobj = Py_XNewRef(w->tstate->c_traceobj);
     w->traced = 1;
-    return _PyEval_SetTrace(w->tstate, halt_trace, NULL);
+    /* Audit hooks run inside and may let the worker run: arming keeps it
+     * from ending its item (and freeing its thread state) meanwhile. */
+    w->arming = 1;
+    int r = _PyEval_SetTrace(w->tstate, halt_trace, NULL);
+    w->arming = 0;
+    return r;
 }
 
 static void unwatch_all(void) {}
 #else
 /* ---- 3.12 and later: sys.monitoring on user code ------------------------ */
+
+static void unwatch_all(void);
 
 /* Contract: GIL held; w is another thread's worker. */
 static int watch_worker(lat_worker *w)
@@ -104,18 +113,24 @@ static int watch_worker(lat_worker *w)
     if (mod == NULL || w->tstate == NULL)
         return mod == NULL ? -1 : 0;
     PyFrameObject *frame = PyThreadState_GetFrame(w->tstate);
+    /* From here on w may end its item while arm() runs Python code. */
+    monitoring_armed = 1;
+    arm_calls++;
     PyObject *r = PyObject_CallMethod(mod, "arm", "O", frame ? (PyObject *)frame : Py_None);
+    arm_calls--;
     Py_XDECREF(frame);
+    if (halts_pending == 0)
+        unwatch_all();  /* every halt ended meanwhile */
     if (r == NULL)
         return -1;
-    monitoring_armed = 1;
     Py_DECREF(r);
     return 0;
 }
 
+/* Contract: GIL held; does nothing while an arm() call is under way. */
 static void unwatch_all(void)
 {
-    if (!monitoring_armed)
+    if (!monitoring_armed || arm_calls > 0)
         return;
     monitoring_armed = 0;
     PyObject *r = PyObject_CallMethod(helper_module, "disarm", NULL);
@@ -184,8 +199,18 @@ PyObject *lat_halt_event(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* Imports the helper module, so that neither a halt request (between
+ * reading a worker's state and using its thread state, the GIL must not be
+ * let go) nor a halted worker's line watch has to.  Contract: GIL held, mu
+ * not held.  Returns 0, or -1 with an exception set. */
+int lat_halt_prepare(void)
+{
+    return helper() == NULL ? -1 : 0;
+}
+
 /* Asks worker `w` (busy with an item of its pool, not this thread) to stop
- * at its next safe point.  Contract: GIL held, mu not held. */
+ * at its next safe point.  Contract: GIL held, mu not held, and the GIL not
+ * let go since w was seen busy (its thread state is alive). */
 void lat_halt_request(lat_worker *w)
 {
     if (w->halt != HALT_NONE)
@@ -193,9 +218,8 @@ void lat_halt_request(lat_worker *w)
     w->halt = HALT_PENDING;
     w->halt_reason = halt_reason(w->pool);
     halts_pending++;
-    /* Imported here, not by the halted worker in the middle of its line
-     * watch.  A failed watch still leaves the library-call safe points. */
-    if (helper() == NULL || watch_worker(w) < 0)
+    /* A failed watch still leaves the library-call safe points. */
+    if (watch_worker(w) < 0)
         PyErr_WriteUnraisable((PyObject *)w->pool);
 }
 
@@ -205,6 +229,11 @@ void lat_halt_finish(lat_worker *w)
 {
     if (w->halt == HALT_NONE)
         return;
+    while (w->arming) {  /* only while another thread's audit hook runs */
+        Py_BEGIN_ALLOW_THREADS
+        sched_yield();
+        Py_END_ALLOW_THREADS
+    }
     w->halt = HALT_NONE;
 #if !LAT_USE_MONITORING
     untrace(w);

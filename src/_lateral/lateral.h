@@ -74,6 +74,7 @@ typedef struct {
     const char *halt_reason;      /* why, as TaskCancelled will say */
     PyThreadState *tstate;        /* this worker's thread state */
     int traced;                   /* halt.c (3.10, 3.11): its trace function is set */
+    int arming;                   /* another thread is setting it (GIL may be let go) */
     Py_tracefunc prev_trace;      /* ... and the one it replaced */
     PyObject *prev_traceobj;
 } lat_worker;
@@ -180,6 +181,7 @@ void lat_after_fork_child(void);
 int lat_shutdown_all(void);
 
 /* halt.c: stopping running tasks at safe points (GIL held, mu not held). */
+int lat_halt_prepare(void);              /* before lat_halt_request, -1 on error */
 void lat_halt_request(lat_worker *w);   /* another thread's busy worker */
 void lat_halt_finish(lat_worker *w);    /* its own thread, outermost item done */
 int lat_halt_check(void);               /* -1 with TaskCancelled in a halted worker */

@@ -115,6 +115,9 @@ static void halt_work(lat_pool *pool)
     drop_queue(pool, &dropped);
     lat_wake(pool, NULL);
     pthread_mutex_unlock(&pool->mu);
+    if (lat_halt_prepare() < 0)
+        PyErr_WriteUnraisable((PyObject *)pool);  /* library calls still stop them */
+    /* From here to each request the GIL is kept: a worker seen busy is alive. */
     for (Py_ssize_t i = 0; i < pool->nthreads; i++) {
         lat_worker *w = &pool->workers[i];
         if (w->busy && w != lat_tls_worker)
