@@ -64,24 +64,36 @@ void lat_account_done(lat_pool *pool, const lat_item *it)
     }
 }
 
-/* Drops the reference a pool holds to itself while tasks are pending, once
- * none is: a pool nobody else references then closes its threads (workers
- * hold no reference; pool_dealloc stops and joins them).  Returns 1 if that
- * freed the pool, which a worker must then not touch again.
- * Contract: GIL held, mu not held; the caller's own reference, if any, keeps
- * the pool alive. */
-static int release_work_ref(lat_pool *pool)
+/* The reference a pool holds to itself while tasks are pending is dropped
+ * once none is: a pool nobody else references then closes its threads
+ * (workers hold no reference; pool_dealloc stops and joins them).
+ * Contract of take_work_ref_if_idle: mu held; returns 1 if the caller must
+ * drop that reference with drop_work_ref once it has let go of mu. */
+static int take_work_ref_if_idle(lat_pool *pool)
 {
-    pthread_mutex_lock(&pool->mu);
-    int drop = pool->work_ref && pool->pending == 0;
-    if (drop)
-        pool->work_ref = 0;
-    pthread_mutex_unlock(&pool->mu);
-    if (!drop)
+    if (!pool->work_ref || pool->pending != 0)
         return 0;
+    pool->work_ref = 0;
+    return 1;
+}
+
+/* Returns 1 if that freed the pool, which a worker must then not touch
+ * again.  Contract: GIL held, mu not held. */
+static int drop_work_ref(lat_pool *pool)
+{
     int last = Py_REFCNT(pool) == 1;
     Py_DECREF(pool);
     return last;
+}
+
+/* Drops the work reference if nothing is pending; returns 1 if that freed
+ * the pool.  Contract: GIL held, mu not held. */
+static int release_work_ref(lat_pool *pool)
+{
+    pthread_mutex_lock(&pool->mu);
+    int drop = take_work_ref_if_idle(pool);
+    pthread_mutex_unlock(&pool->mu);
+    return drop ? drop_work_ref(pool) : 0;
 }
 
 /* Empties the queue into `dropped` and accounts for every item.
@@ -371,9 +383,10 @@ static int worker_take(lat_pool *pool, lat_item *it)
     }
 }
 
-/* Runs one item in this worker, nested runs included.
+/* Runs one item in this worker, nested runs included.  Returns 1 if the
+ * caller must drop the pool's work reference (nothing is pending now).
  * Contract: GIL held, mu not held. */
-static void worker_run(lat_pool *pool, lat_worker *w, lat_item *it)
+static int worker_run(lat_pool *pool, lat_worker *w, lat_item *it)
 {
     int was_busy = w->busy;
     w->busy = 1;
@@ -386,8 +399,10 @@ static void worker_run(lat_pool *pool, lat_worker *w, lat_item *it)
         lat_halt_finish(w);  /* the halt aimed at this item */
     pthread_mutex_lock(&pool->mu);
     lat_account_done(pool, it);
+    int drop = take_work_ref_if_idle(pool);
     pthread_mutex_unlock(&pool->mu);
     lat_item_clear(it);
+    return drop;
 }
 
 /* Runs one queued item in a worker that is waiting for others; returns 1
@@ -400,8 +415,10 @@ int lat_pool_help_one(lat_pool *pool, lat_worker *w)
     if (got)
         note_pop(pool);
     pthread_mutex_unlock(&pool->mu);
-    if (got)
-        worker_run(pool, w, &it);
+    /* The item this worker is inside keeps the pool alive (a task by
+     * pending, a batch ticket by its batch), so the drop never frees it. */
+    if (got && worker_run(pool, w, &it))
+        drop_work_ref(pool);
     return got;
 }
 
@@ -425,11 +442,12 @@ static void *worker_main(void *arg)
     lat_item it;
     int got, freed = 0;
     while (!freed && (got = worker_take(pool, &it)) != 0) {
+        /* Dropping the work reference may free the pool (its dealloc
+         * detaches this thread): then neither pool nor w is touched again. */
         if (got > 0)
-            worker_run(pool, w, &it);
-        /* May free the pool (its dealloc detaches this thread): then neither
-         * pool nor w may be touched again. */
-        freed = release_work_ref(pool);
+            freed = worker_run(pool, w, &it) ? drop_work_ref(pool) : 0;
+        else
+            freed = release_work_ref(pool);  /* its item was dropped */
     }
     worker_forget_thread();
     lat_tls_worker = NULL;
