@@ -34,8 +34,6 @@ enum { HALT_NONE = 0, HALT_PENDING = 1, HALT_RAISED = 2 };
 
 static PyObject *helper_module;   /* _lateral_halt, imported at the first halt */
 static Py_ssize_t halts_pending;  /* workers with halt != HALT_NONE */
-static int monitoring_armed;      /* _lateral_halt.arm() was called */
-static Py_ssize_t arm_calls;      /* arm() calls under way (they let the GIL go) */
 
 /* The helper module, imported once.  Returns a borrowed reference or NULL
  * with an exception set. */
@@ -103,6 +101,9 @@ static int watch_worker(lat_worker *w)
 static void unwatch_all(void) {}
 #else
 /* ---- 3.12 and later: sys.monitoring on user code ------------------------ */
+
+static int monitoring_armed;      /* _lateral_halt.arm() was called */
+static Py_ssize_t arm_calls;      /* arm() calls under way (they let the GIL go) */
 
 static void unwatch_all(void);
 
