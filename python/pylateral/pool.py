@@ -1,7 +1,13 @@
 """task_pool(), join() and task_group()."""
+import weakref
+
 import _lateral
 
 from . import config
+
+#: The TaskPool whose pool is current (a weak reference), so that the next
+#: task_pool() can tell a pool in use from one whose ``with`` block is gone.
+_owner = None
 
 
 class TaskPool:
@@ -10,6 +16,13 @@ class TaskPool:
     Entering it opens the process's task pool; leaving it waits for every
     task (nested ones included), raises the first task error if there was
     one, and stops the worker threads.
+
+    Wherever a signal handler raises (Ctrl-C) in ``__enter__`` or
+    ``__exit__``, they close the pool and unregister it before the exception
+    goes on.  Only a signal landing as ``__exit__`` starts, before any of
+    its code, or a second one interrupting that cleanup, can leave the pool
+    registered: the next ``task_pool()`` closes it then (see
+    :func:`_close_abandoned_pool`).
     """
 
     def __init__(self, max_workers=None, timeout=None, block_when_saturated=None):
@@ -20,33 +33,64 @@ class TaskPool:
         self._core = None
 
     def __enter__(self):
-        current = _lateral.get_current_pool()
-        if current is not None and not current.forked:
-            raise _lateral.TaskPoolAlreadyAllocated(
-                "a task pool is already open in this process; use that one")
-        # Eager: an ETL job sized its pool for a burst of work; starting every
-        # thread now keeps thread start-up out of the burst.
-        self._core = _lateral.Pool(self._max_workers, "pylateral", self._block,
-                                   not self._enabled, eager=True)
-        _lateral.set_current_pool(self._core)
-        return self
+        global _owner
+        _close_abandoned_pool()
+        self._core = None
+        try:
+            # Eager: an ETL job sized its pool for a burst of work; starting
+            # every thread now keeps thread start-up out of the burst.
+            self._core = _lateral.Pool(self._max_workers, "pylateral", self._block,
+                                       not self._enabled, eager=True)
+            _owner = weakref.ref(self)
+            _lateral.set_current_pool(self._core)
+            return self
+        except BaseException as exc:
+            # A signal handler raised (Ctrl-C) before the block began, so no
+            # __exit__ will run: undo the opening here.  (Raised as the
+            # constructor returns, it loses the pool: the core closes a pool
+            # that nothing refers to.)
+            if self._core is not None:
+                self._close(cancel=True, leaving=exc)
+            raise
 
     def __exit__(self, exc_type, exc, tb):
-        core = self._core
-        failed = exc_type is not None
         try:
-            if not failed and not core.forked:
-                core.join(self._timeout)
-        except BaseException:
-            failed = True
+            if exc_type is None and not self._core.forked:
+                self._core.join(self._timeout)
+            self._close(cancel=exc_type is not None, leaving=exc)
+        except BaseException as error:
+            # join() raised (a task's error, a timeout, Ctrl-C), or a signal
+            # handler did before close() began.
+            self._close(cancel=True, leaving=error)
             raise
-        finally:
-            try:
-                core.close(cancel=failed)
-            finally:
-                if _lateral.get_current_pool() is core:
-                    _lateral.set_current_pool(None)
         return False
+
+    def _close(self, cancel, leaving):
+        """Stop the pool and stop it being current.  ``leaving``: the
+        exception already on its way out of the block, or None.
+
+        close() comes first: it marks the pool closed before it waits, and
+        a closed pool no longer counts as the open one."""
+        core = self._core
+        try:
+            try:
+                core.close(cancel=cancel)
+            finally:
+                if not core.closed:
+                    # A signal handler raised before close() could begin:
+                    # begin it now, dropping the tasks, as for any exception.
+                    core.close(cancel=True)
+        except KeyboardInterrupt:
+            if not isinstance(leaving, KeyboardInterrupt):
+                raise
+            # Ctrl-C again while the block already leaves on one (a single
+            # keypress can arrive twice: from the terminal and from a wrapper
+            # that forwards it): stop waiting -- the workers end by
+            # themselves, the pool being closed -- and report the first
+            # KeyboardInterrupt alone, not a second one chained to it.
+        finally:
+            if _lateral.get_current_pool() is core:
+                _lateral.set_current_pool(None)
 
     def join(self, timeout=None):
         """Wait for every queued and running task; raise the first error."""
@@ -97,6 +141,23 @@ class TaskPool:
         if core.closed:
             raise RuntimeError("the task pool is closed")
         return core
+
+
+def _close_abandoned_pool():
+    """Raise TaskPoolAlreadyAllocated while a ``with task_pool()`` block
+    holds the current pool.  A current pool that is closed, or whose
+    TaskPool is gone (its ``__enter__`` or ``__exit__`` was interrupted, and
+    the cleanup too), is no such pool: close it and unregister it."""
+    current = _lateral.get_current_pool()
+    if current is None or current.forked:
+        return
+    owner = _owner() if _owner is not None else None
+    if not current.closed and owner is not None and owner._core is current:
+        raise _lateral.TaskPoolAlreadyAllocated(
+            "a task pool is already open in this process; use that one")
+    current.close(cancel=True)
+    if _lateral.get_current_pool() is current:
+        _lateral.set_current_pool(None)
 
 
 def task_pool(max_workers=None, timeout=None, block_when_saturated=None):
