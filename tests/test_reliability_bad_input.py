@@ -1017,11 +1017,10 @@ def unfinished_work():
 
 
 def abandoned_parallel_calls():
-    """How many abandoned thread-executor batches still run.  parallel parks
-    their pool until they end (docs/parallel.md, "Threads") in its private
-    ``_threads._retiring`` list."""
-    threads = parallel._threads
-    return sum(not threads._finished(batch_ref) for _, batch_ref in list(threads._retiring))
+    """How many thread-executor pools a call or an abandoned batch still
+    keeps busy (docs/parallel.md, "Threads"; parallel's private
+    ``_threads.busy_pools()``)."""
+    return parallel._threads.busy_pools()
 
 
 def strand_pool_idle(grace=GRACE):

@@ -1,14 +1,26 @@
 """The thread executor: batches on the core's pools, with a cache of idle pools.
 
-A call checks a pool out of the cache (or opens one), runs one core batch on
-it and checks it back in when the batch is done, so that repeated calls --
-small fan-outs in a web view, say -- reuse running threads, and concurrent
-calls never share a pool.  A batch abandoned while items still run (timeout,
-Ctrl-C, an async result dropped unread) parks its pool in ``_retiring``; the
-pool returns to the cache once those items have finished, and meanwhile
-nobody else waits behind them.  ``_retiring`` holds the batch weakly: the
-items and results of a batch nobody reads are freed when its last item ends,
-not at the next call.  ``shutdown()`` closes every cached pool.
+A call borrows a pool from the cache (or opens one), runs one core batch on
+it and gives it back when the batch is done, so that repeated calls -- small
+fan-outs in a web view, say -- reuse running threads, and concurrent calls
+never share a pool.  A batch abandoned while items still run (timeout,
+Ctrl-C, an async result dropped unread) keeps its pool until those items
+have finished, and meanwhile nobody else waits behind them.  The pool holds
+such a batch weakly: the items and results of a batch nobody reads are freed
+when its last item ends, not at the next call.  ``shutdown()`` closes every
+pool.
+
+Every pool the executor opens is in ``_pools`` from the moment it exists
+(without threads yet) until it is closed, with what holds it: ``None`` while
+idle, else a weak reference to what keeps it busy -- first the result list
+of the call using it, then, once that call let go of an unfinished batch,
+the batch.  The core's batch keeps its result list for its whole life, so a
+borrowed pool stays busy while the call or its batch lives, and comes back
+once both are gone (the next ``_acquire`` takes it back).  This is what
+makes a signal harmless: wherever a handler raises (``ThreadRun.__init__``
+before the batch is stored, ``api.start()`` before the execution's
+finalizer exists, ``release()`` halfway), the pool is in this table in a
+state the next call understands, and ``shutdown()`` closes it.
 """
 import os
 import threading
@@ -19,90 +31,112 @@ import _lateral
 from . import _params
 from .models import ListResult, arg
 
-IDLE_POOLS = 4  # idle pools kept; more are closed when checked in
+IDLE_POOLS = 4  # idle pools kept; more are closed when given back
 
 _lock = threading.Lock()
-_idle = []       # pools ready for a batch, last used last
-_retiring = []   # (pool, weakref to its abandoned batch, which still runs)
+#: pool -> None (idle), a weak reference (busy while its referent lives and,
+#: for a batch, is not done) or _CLOSING.  Dict order: oldest pool first.
+_pools = {}
+_CLOSING = "closing"
 
 
 def _forget_after_fork():
     # The child has none of the parent's threads: its pools are unusable.
     global _lock
     _lock = threading.Lock()
-    _idle.clear()
-    _retiring.clear()
+    _pools.clear()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-def _acquire(max_workers):
-    _reap()
+def _is_free(holder):
+    """Whether a busy pool's holder lets it go: its referent is gone, or is
+    a batch that is done (a result list has no ``done``: busy while alive)."""
+    held = holder()
+    return held is None or getattr(held, "done", False)
+
+
+def _acquire(max_workers, token):
+    """A pool of at least ``max_workers`` threads, busy while ``token`` (the
+    call's result list) lives or until :func:`_release`."""
+    holder = weakref.ref(token)
+    reclaimed = False
     with _lock:
-        for i in range(len(_idle) - 1, -1, -1):
-            if _idle[i].max_workers >= max_workers:
-                return _idle.pop(i)
+        chosen = None
+        for pool, held in _pools.items():
+            if held is not None and held is not _CLOSING and _is_free(held):
+                _pools[pool] = held = None
+                reclaimed = True
+            if held is None and pool.max_workers >= max_workers and not pool.closed:
+                chosen = pool
+        if chosen is not None:
+            _pools[chosen] = holder
+    if reclaimed:
+        _trim()
+    if chosen is not None:
+        return chosen
     # Sized for the default so that later default-sized calls can reuse it;
-    # the batch's tickets keep this call to max_workers threads.
-    size = max(max_workers, _params.default_thread_workers())
-    return _lateral.Pool(size, "parallel")
-
-
-def _check_in(pool):
-    if pool.closed or pool.forked:
-        return
+    # the batch's tickets keep this call to max_workers threads.  It has no
+    # thread until its first batch: lost before the table has it, it leaks
+    # nothing.
+    pool = _lateral.Pool(max(max_workers, _params.default_thread_workers()), "parallel")
     with _lock:
-        if len(_idle) < IDLE_POOLS:
-            _idle.append(pool)
+        _pools[pool] = holder
+    return pool
+
+
+def _release(pool, token, batch):
+    """The call whose result list is ``token`` is done with ``pool``: it
+    becomes idle, or stays busy while ``batch`` still runs.  Does nothing if
+    the pool is no longer that call's (a second release, or shutdown())."""
+    with _lock:
+        held = _pools.get(pool)
+        if held is None or held is _CLOSING or held() is not token:
             return
-    pool.close()
+        if batch is not None and not batch.done:
+            _pools[pool] = weakref.ref(batch)
+            return
+        _pools[pool] = None
+    _trim()
 
 
-def _release(pool, batch):
-    if batch is None or batch.done:
-        _check_in(pool)
-    else:
-        with _lock:
-            _retiring.append((pool, weakref.ref(batch)))
-
-
-def _reap():
-    if not _retiring:
-        return
+def _trim():
+    """Close the idle pools beyond IDLE_POOLS (the oldest first)."""
     with _lock:
-        finished = [entry for entry in _retiring if _finished(entry[1])]
-        for entry in finished:
-            _retiring.remove(entry)
-    for pool, _ in finished:
-        _check_in(pool)
+        idle = [pool for pool, held in _pools.items() if held is None]
+        excess = idle[:max(0, len(idle) - IDLE_POOLS)]
+        for pool in excess:
+            _pools[pool] = _CLOSING
+    _close(excess)
 
 
-def _finished(batch_ref):
-    batch = batch_ref()
-    return batch is None or batch.done
-
-
-def shutdown():
-    """Close every cached pool; wait for the items of abandoned batches."""
-    with _lock:
-        pools = list(_idle) + [pool for pool, _ in _retiring]
-        _idle.clear()
-        _retiring.clear()
+def _close(pools):
+    """Close ``pools`` (marked _CLOSING), waiting for their work, and forget
+    them.  Interrupted, the rest stay marked, for shutdown() to close."""
     for pool in pools:
         if not pool.forked:
             pool.close()
+        with _lock:
+            if _pools.get(pool) is _CLOSING:
+                del _pools[pool]
 
 
-def _result_slots(work):
-    """For a sequence of parameters, the ListResult the core fills in place
-    (returned as it is when nothing fails: no copy of the results)."""
-    if work.keys is not None:
-        return None
-    slots = ListResult([None])
-    slots *= len(work.items)
-    return slots
+def busy_pools():
+    """How many pools are lent to a call or still run an abandoned batch."""
+    with _lock:
+        holders = [held for held in _pools.values() if held is not None and held is not _CLOSING]
+    return sum(not _is_free(held) for held in holders)
+
+
+def shutdown():
+    """Close every pool, waiting for the items still running on them."""
+    with _lock:
+        pools = list(_pools)
+        for pool in pools:
+            _pools[pool] = _CLOSING
+    _close(pools)
 
 
 class ThreadRun:
@@ -110,16 +144,20 @@ class ThreadRun:
 
     def __init__(self, work, max_workers, silent):
         workers = max_workers or _params.default_thread_workers()
-        self._pool = _acquire(workers)
-        try:
-            self._batch = self._pool.map(
-                work.fn, work.items, unpack=work.unpack, extras=work.extras,
-                arg_type=arg, stop_on_error=not silent, tickets=workers,
-                results=_result_slots(work))
-        except BaseException:
-            _check_in(self._pool)
-            raise
+        # The result list the core fills in place (returned as it is when
+        # nothing fails: no copy), and the token that keeps the pool busy.
+        self._slots = slots = ListResult([None])
+        slots *= len(work.items)
+        self._batch = None
         self._released = False
+        self._pool = pool = _acquire(workers, slots)
+        try:
+            self._batch = pool.map(
+                work.fn, work.items, unpack=work.unpack, extras=work.extras,
+                arg_type=arg, stop_on_error=not silent, tickets=workers, results=slots)
+        except BaseException:
+            _release(pool, slots, None)
+            raise
 
     def wait(self, timeout):
         return self._batch.wait(timeout)
@@ -136,11 +174,21 @@ class ThreadRun:
         """(results list, {index: exception}) of a finished run."""
         return self._batch.results, self._batch.errors
 
+    @property
+    def pending_work(self):
+        """What the interpreter's exit waits for (see api): the batch."""
+        return self._batch
+
+    def dropped(self):
+        """Its AsyncExecution was dropped unread.  Nothing to do: the pool
+        comes back once the batch has ended too (see _acquire).  Taking the
+        lock here could deadlock: the garbage collector runs this wherever
+        it runs, even in code that holds the lock."""
+
     def release(self, abandoned=False):
-        """Give the pool back, or park it while abandoned items still run
-        (threads cannot be stopped: they finish their current item)."""
+        """Give the pool back, or leave it busy while abandoned items still
+        run (threads cannot be stopped: they finish their current item)."""
         if self._released:
             return
+        _release(self._pool, self._slots, self._batch)
         self._released = True
-        _release(self._pool, self._batch)
-
