@@ -274,6 +274,10 @@ class FutureRun:
         with self._lock:
             return self._results, {i: e for i, e in self._errors.items() if e is not None}
 
+    def dropped(self):
+        """Its AsyncExecution was dropped unread: release it."""
+        self.release()
+
     def release(self, abandoned=False):
         """Done with the run.  ``abandoned``: its deadline passed; parallel's
         own process pool then stops serving new calls, and its workers are

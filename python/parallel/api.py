@@ -36,8 +36,8 @@ class AsyncExecution:
         self._cancelled = False
         self._result = None
         self._error = None
-        self._release = weakref.finalize(self, run.release)
-        self._release.atexit = False
+        self._finalizer = weakref.finalize(self, run.dropped)
+        self._finalizer.atexit = False
 
     def results(self, timeout=None):
         """The results (a list or a dict, see :class:`BaseResult`).
@@ -145,8 +145,14 @@ class AsyncExecution:
         """Cancel what has not started and let go of what still runs."""
         self._cancelled = True
         self._run.cancel()
-        if self._release.detach() is not None:
-            self._run.release(abandoned=True)
+        self._release(abandoned=True)
+
+    def _release(self, abandoned=False):
+        # The run's release() does its work once; then the finalizer has
+        # nothing left to do (interrupted in between, it runs it again).
+        if self._finalizer.alive:
+            self._run.release(abandoned=abandoned)
+            self._finalizer.detach()
 
     def _build(self, results, errors):
         work = self._work
