@@ -266,6 +266,18 @@ class FutureRun:
         for fn in callbacks:
             fn()
 
+    def wait_done(self):
+        """Wait until the run is done, decoding nothing (what the
+        interpreter's exit does for a run nobody reads)."""
+        with self._lock:
+            self._changed.wait_for(lambda: self._done)
+
+    @property
+    def pending_work(self):
+        """What the interpreter's exit waits for (see api): the run itself,
+        which the futures' callbacks keep alive until it is done."""
+        return self
+
     def outcome(self):
         """(results list, {index: exception}) of a finished run."""
         if self._fatal is not None:

@@ -1,10 +1,12 @@
 """map, par, async_map, async_par and the thread/process namespaces."""
 import concurrent.futures
+import concurrent.futures.thread  # noqa: F401 -- its exit hook must be older than ours
 import itertools
 import time
 import weakref
 
 import _lateral
+import _lateral_exit
 
 from . import _aio, _futures, _params, _processes, _threads
 from ._params import PROCESS_EXECUTOR, THREAD_EXECUTOR
@@ -38,6 +40,7 @@ class AsyncExecution:
         self._error = None
         self._finalizer = weakref.finalize(self, run.dropped)
         self._finalizer.atexit = False
+        _unfinished.add(run.pending_work)
 
     def results(self, timeout=None):
         """The results (a list or a dict, see :class:`BaseResult`).
@@ -142,7 +145,9 @@ class AsyncExecution:
         return timeout, False
 
     def _abandon(self):
-        """Cancel what has not started and let go of what still runs."""
+        """Cancel what has not started and let go of what still runs (the
+        interpreter's exit does not wait for it)."""
+        _unfinished.discard(self._run.pending_work)
         self._cancelled = True
         self._run.cancel()
         self._release(abandoned=True)
@@ -174,7 +179,11 @@ class AsyncExecution:
 
 
 def start(work, executor, max_workers, timeout, silent):
-    """Validate the options, start ``work`` and return its AsyncExecution."""
+    """Validate the options, start ``work`` and return its AsyncExecution.
+
+    A signal handler raising before the AsyncExecution exists leaves a run
+    nobody holds: its calls still run to the end and its threads or
+    processes come back to their cache (see _threads and _futures)."""
     executor = _params.check_executor(executor)
     max_workers = _params.check_max_workers(max_workers)
     timeout = _lateral.check_timeout(timeout)
@@ -328,3 +337,23 @@ def shutdown():
     processes."""
     _threads.shutdown()
     _processes.shutdown()
+
+
+#: What the calls started and not abandoned still have to finish: thread
+#: batches and FutureRuns, each gone once it is done and unreferenced.
+_unfinished = weakref.WeakSet()
+
+
+def _wait_for(work):
+    if isinstance(work, _futures.FutureRun):
+        work.wait_done()  # results nobody reads need no decoding
+    else:
+        work.wait(None)
+
+
+# Calls started and not abandoned -- async_map / async_par results never
+# read, executions dropped or shut down with wait=False -- finish before the
+# interpreter exits.  threading's exit hooks run last registered first: ours
+# before those of concurrent.futures (imported above), whose executors our
+# calls may still submit to.
+_lateral_exit.wait_at_exit(_unfinished, _wait_for)

@@ -9,7 +9,7 @@ import traceback
 from ._util import is_one_shot, iterates_items
 from .base import Taskrunner, unwrap
 from .handles import Outcome, TaskHandle
-from .threads import thread_pool
+from .threads import start_on_pool
 
 
 class TaskProcessError(ChildProcessError):
@@ -92,7 +92,7 @@ class MultiprocessTaskrunner(Taskrunner):
         finally:
             sender.close()  # the child holds its own copy
         outcome = Outcome()
-        batch = thread_pool().call(self._supervise, (process, receiver, outcome))
+        batch = start_on_pool(self._supervise, (process, receiver, outcome))
         return ProcessTaskHandle(batch, self.name, outcome, process)
 
     def _start(self, process, target, args, kwargs):

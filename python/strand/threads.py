@@ -2,8 +2,10 @@
 import inspect
 import os
 import threading
+import weakref
 
 import _lateral
+import _lateral_exit
 
 from .base import Taskrunner
 from .handles import Outcome, TaskHandle
@@ -33,9 +35,26 @@ def thread_pool():
         return pool
 
 
+def start_on_pool(fn, args):
+    """Start ``fn(*args)`` on the shared pool; return its core batch, which
+    the interpreter's exit waits for."""
+    batch = thread_pool().call(fn, args)
+    _unfinished.add(batch)
+    return batch
+
+
 def submit_to_pool(fn, args, name, outcome=None):
     """Run ``fn(*args)`` on the shared pool; return its :class:`TaskHandle`."""
-    return TaskHandle(thread_pool().call(fn, args), name, outcome)
+    return TaskHandle(start_on_pool(fn, args), name, outcome)
+
+
+#: The calls started on the shared pool; each leaves once done and unreferenced.
+_unfinished = weakref.WeakSet()
+
+# Every call started on the shared pool finishes before the interpreter
+# exits, as a non-daemon threading.Thread would (a call cancelled before it
+# started is done at once); so do the calls those calls start.
+_lateral_exit.wait_at_exit(_unfinished, lambda batch: batch.wait(None))
 
 
 class ThreadTaskrunner(Taskrunner):
