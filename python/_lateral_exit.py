@@ -8,23 +8,69 @@ the core's, which stops every pool.  Ctrl-C stops the wait, and a program
 that ends on an uncaught Ctrl-C does not wait at all: the user asked it to
 stop.
 """
+import collections
 import os
 import sys
 import threading
+import weakref
+
+#: Entries an Unfinished set holds before it drops those whose work is gone.
+PRUNE_AT = 1024
+
+
+class Unfinished:
+    """Work the interpreter's exit waits for, held by weak references
+    without callbacks: a weakref callback is Python code that runs wherever
+    the garbage collector does, and a Ctrl-C landing in one would be lost
+    (printed as "Exception ignored").  Entries whose work is gone are
+    dropped now and then, as the set grows."""
+
+    def __init__(self):
+        self._refs = collections.deque()
+        self._prune_at = PRUNE_AT
+        self._pruning = threading.Lock()
+
+    def add(self, item):
+        self._refs.append(weakref.ref(item))
+        if len(self._refs) >= self._prune_at and self._pruning.acquire(False):
+            try:
+                self._prune()
+            finally:
+                self._pruning.release()
+
+    def discard(self, item):
+        """Do not wait for ``item`` (abandoned work)."""
+        try:
+            self._refs.remove(weakref.ref(item))
+        except ValueError:
+            pass
+
+    def alive(self):
+        """The work not gone yet."""
+        return [item for item in (ref() for ref in list(self._refs)) if item is not None]
+
+    def clear(self):
+        self._refs.clear()
+
+    def _prune(self):
+        # Rotating keeps what other threads append meanwhile.
+        for _ in range(len(self._refs)):
+            ref = self._refs.popleft()
+            if ref() is not None:
+                self._refs.append(ref)
+        self._prune_at = max(PRUNE_AT, 2 * len(self._refs))
 
 
 def wait_at_exit(unfinished, wait):
-    """At exit, call ``wait(item)`` for every item of the WeakSet
-    ``unfinished`` (an item leaves the set once done and unreferenced),
-    items added meanwhile included: work that the work starts."""
+    """At exit, call ``wait(item)`` for every item of ``unfinished`` (an
+    :class:`Unfinished`), items added meanwhile included: work that the work
+    starts."""
 
     def wait_for_all():
         if _ended_by_ctrl_c():
             return
-        # list() rather than len(): a signal handler that raised inside the
-        # set's own weakref callback can leave a dead entry counted.
         while True:
-            items = list(unfinished)
+            items = unfinished.alive()
             if not items:
                 return
             for item in items:

@@ -38,6 +38,9 @@ class Unit:
 class FutureRun:
     """One Work running as futures of an executor."""
 
+    #: Dropped unread, the run still gives back parallel's process pool.
+    release_when_dropped = True
+
     def __init__(self, executor, units, n, codec, window, stop_on_error, owned=None):
         self._executor = executor
         self._units = units
@@ -285,10 +288,6 @@ class FutureRun:
         self.wait(0)  # decode what is left
         with self._lock:
             return self._results, {i: e for i, e in self._errors.items() if e is not None}
-
-    def dropped(self):
-        """Its AsyncExecution was dropped unread: release it."""
-        self.release()
 
     def release(self, abandoned=False):
         """Done with the run.  ``abandoned``: its deadline passed; parallel's

@@ -142,6 +142,10 @@ def shutdown():
 class ThreadRun:
     """One Work running as a core batch."""
 
+    #: Dropped unread, the run needs no release: its pool comes back once
+    #: the batch has ended too (see _acquire).
+    release_when_dropped = False
+
     def __init__(self, work, max_workers, silent):
         workers = max_workers or _params.default_thread_workers()
         # The result list the core fills in place (returned as it is when
@@ -178,12 +182,6 @@ class ThreadRun:
     def pending_work(self):
         """What the interpreter's exit waits for (see api): the batch."""
         return self._batch
-
-    def dropped(self):
-        """Its AsyncExecution was dropped unread.  Nothing to do: the pool
-        comes back once the batch has ended too (see _acquire).  Taking the
-        lock here could deadlock: the garbage collector runs this wherever
-        it runs, even in code that holds the lock."""
 
     def release(self, abandoned=False):
         """Give the pool back, or leave it busy while abandoned items still

@@ -38,8 +38,15 @@ class AsyncExecution:
         self._cancelled = False
         self._result = None
         self._error = None
-        self._finalizer = weakref.finalize(self, run.dropped)
-        self._finalizer.atexit = False
+        # Dropped unread, a process run gives its pool back in a finalizer.
+        # A thread run needs none (its pool comes back once the batch ends,
+        # see _threads): a finalizer runs wherever the garbage collector
+        # does, even in code holding the lock release() takes, and a Ctrl-C
+        # landing in it would be lost.
+        self._finalizer = None
+        if run.release_when_dropped:
+            self._finalizer = weakref.finalize(self, run.release)
+            self._finalizer.atexit = False
         _unfinished.add(run.pending_work)
 
     def results(self, timeout=None):
@@ -155,8 +162,8 @@ class AsyncExecution:
     def _release(self, abandoned=False):
         # The run's release() does its work once; then the finalizer has
         # nothing left to do (interrupted in between, it runs it again).
-        if self._finalizer.alive:
-            self._run.release(abandoned=abandoned)
+        self._run.release(abandoned=abandoned)
+        if self._finalizer is not None:
             self._finalizer.detach()
 
     def _build(self, results, errors):
@@ -182,8 +189,9 @@ def start(work, executor, max_workers, timeout, silent):
     """Validate the options, start ``work`` and return its AsyncExecution.
 
     A signal handler raising before the AsyncExecution exists leaves a run
-    nobody holds: its calls still run to the end and its threads or
-    processes come back to their cache (see _threads and _futures)."""
+    nobody holds: its calls still run to the end, then its thread pool comes
+    back to the cache (see _threads); a process pool stays counted as used,
+    so that it is shut down at exit rather than when evicted."""
     executor = _params.check_executor(executor)
     max_workers = _params.check_max_workers(max_workers)
     timeout = _lateral.check_timeout(timeout)
@@ -340,8 +348,8 @@ def shutdown():
 
 
 #: What the calls started and not abandoned still have to finish: thread
-#: batches and FutureRuns, each gone once it is done and unreferenced.
-_unfinished = weakref.WeakSet()
+#: batches and FutureRuns (until done and unreferenced).
+_unfinished = _lateral_exit.Unfinished()
 
 
 def _wait_for(work):

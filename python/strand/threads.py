@@ -2,7 +2,6 @@
 import inspect
 import os
 import threading
-import weakref
 
 import _lateral
 import _lateral_exit
@@ -48,8 +47,8 @@ def submit_to_pool(fn, args, name, outcome=None):
     return TaskHandle(start_on_pool(fn, args), name, outcome)
 
 
-#: The calls started on the shared pool; each leaves once done and unreferenced.
-_unfinished = weakref.WeakSet()
+#: The calls started on the shared pool (until done and unreferenced).
+_unfinished = _lateral_exit.Unfinished()
 
 # Every call started on the shared pool finishes before the interpreter
 # exits, as a non-daemon threading.Thread would (a call cancelled before it
