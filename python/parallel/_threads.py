@@ -39,6 +39,10 @@ _lock = threading.Lock()
 _pools = {}
 _CLOSING = "closing"
 
+# No loop runs in a ``with _lock:`` block itself, only in functions called
+# there: CPython 3.13.0 leaves a with block without calling ``__exit__`` (the
+# lock stays held) when a signal handler raises at a loop's jump back in it.
+
 
 def _forget_after_fork():
     # The child has none of the parent's threads: its pools are unusable.
@@ -62,15 +66,9 @@ def _acquire(max_workers, token):
     """A pool of at least ``max_workers`` threads, busy while ``token`` (the
     call's result list) lives or until :func:`_release`."""
     holder = weakref.ref(token)
-    reclaimed = False
     with _lock:
-        chosen = None
-        for pool, held in _pools.items():
-            if held is not None and held is not _CLOSING and _is_free(held):
-                _pools[pool] = held = None
-                reclaimed = True
-            if held is None and pool.max_workers >= max_workers and not pool.closed:
-                chosen = pool
+        reclaimed = _reclaim()
+        chosen = _idle_pool(max_workers)
         if chosen is not None:
             _pools[chosen] = holder
     if reclaimed:
@@ -85,6 +83,27 @@ def _acquire(max_workers, token):
     with _lock:
         _pools[pool] = holder
     return pool
+
+
+def _reclaim():
+    """Make idle the busy pools that nothing holds any more; True if any.
+    Contract: _lock held."""
+    reclaimed = False
+    for pool, held in _pools.items():
+        if held is not None and held is not _CLOSING and _is_free(held):
+            _pools[pool] = None
+            reclaimed = True
+    return reclaimed
+
+
+def _idle_pool(max_workers):
+    """The newest idle pool of at least ``max_workers`` threads, or None.
+    Contract: _lock held."""
+    chosen = None
+    for pool, held in _pools.items():
+        if held is None and pool.max_workers >= max_workers and not pool.closed:
+            chosen = pool
+    return chosen
 
 
 def _release(pool, token, batch):
@@ -105,11 +124,18 @@ def _release(pool, token, batch):
 def _trim():
     """Close the idle pools beyond IDLE_POOLS (the oldest first)."""
     with _lock:
-        idle = [pool for pool, held in _pools.items() if held is None]
-        excess = idle[:max(0, len(idle) - IDLE_POOLS)]
-        for pool in excess:
-            _pools[pool] = _CLOSING
+        excess = _mark_excess_idle()
     _close(excess)
+
+
+def _mark_excess_idle():
+    """Mark _CLOSING the idle pools beyond IDLE_POOLS; return them.
+    Contract: _lock held."""
+    idle = [pool for pool, held in _pools.items() if held is None]
+    excess = idle[:max(0, len(idle) - IDLE_POOLS)]
+    for pool in excess:
+        _pools[pool] = _CLOSING
+    return excess
 
 
 def _close(pools):
@@ -126,17 +152,24 @@ def _close(pools):
 def busy_pools():
     """How many pools are lent to a call or still run an abandoned batch."""
     with _lock:
-        holders = [held for held in _pools.values() if held is not None and held is not _CLOSING]
-    return sum(not _is_free(held) for held in holders)
+        holders = list(_pools.values())
+    return sum(held is not None and held is not _CLOSING and not _is_free(held)
+               for held in holders)
 
 
 def shutdown():
     """Close every pool, waiting for the items still running on them."""
     with _lock:
-        pools = list(_pools)
-        for pool in pools:
-            _pools[pool] = _CLOSING
+        pools = _mark_all_closing()
     _close(pools)
+
+
+def _mark_all_closing():
+    """Mark every pool _CLOSING; return them.  Contract: _lock held."""
+    pools = list(_pools)
+    for pool in pools:
+        _pools[pool] = _CLOSING
+    return pools
 
 
 class ThreadRun:
