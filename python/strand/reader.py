@@ -136,6 +136,9 @@ class StoreTaskReader(TaskResolver):
         self._stop.set()
         with self._slots:
             self._slots.notify_all()
+        wake = getattr(self._queue, "wake_readers", None)
+        if wake is not None and self.listening:
+            wake()  # a reader blocked in the store looks at its stop event now
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -205,7 +208,7 @@ class StoreTaskReader(TaskResolver):
         claim_tasks = getattr(self._queue, "claim_tasks", None)
         if claim_tasks is not None:
             wait = min(self.max_poll_interval, _MAX_BLOCK)
-            return claim_tasks(self.name, self.lease, count, wait=wait)
+            return claim_tasks(self.name, self.lease, count, wait=wait, stop=self._stop)
         # a store of the older protocol: one claim per call, polled
         claim = self._queue.claim_task(self.name, self.lease)
         if claim is not None:

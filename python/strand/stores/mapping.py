@@ -51,9 +51,10 @@ class MappingTaskQueue:
         claims = self.claim_tasks(reader, lease, 1)
         return claims[0] if claims else None
 
-    def claim_tasks(self, reader, lease=None, count=1, wait=0.0):
+    def claim_tasks(self, reader, lease=None, count=1, wait=0.0, stop=None):
         """Claim up to ``count`` due tasks; with ``wait`` > 0 and none,
-        wait up to ``wait`` seconds for a writer of this process."""
+        wait up to ``wait`` seconds for a writer of this process (unless
+        the Event ``stop`` is set by then)."""
         with _CHANGED:
             generation = _generation
         claims = self._claim_round(reader, count)
@@ -65,7 +66,14 @@ class MappingTaskQueue:
         with _CHANGED:
             if _generation == generation:
                 _CHANGED.wait(wait)
+        if stop is not None and stop.is_set():
+            return []
         return self._claim_round(reader, count)
+
+    @staticmethod
+    def wake_readers():
+        """Wake the readers of this process waiting in ``claim_tasks``."""
+        mapping_changed()
 
     def _claim_round(self, reader, count):
         claims, now = [], time.time()

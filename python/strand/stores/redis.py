@@ -162,6 +162,17 @@ redis.call('XADD', KEYS[2], '*', 'id', ARGV[1])
 return 1
 """
 
+# Entries delivered to a reader that stopped before claiming them go back to
+# the stream as new entries.  ARGV: group, then entry id, task id pairs.
+_RELEASE = """
+for i = 2, #ARGV, 2 do
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  redis.call('XDEL', KEYS[1], ARGV[i])
+  redis.call('XADD', KEYS[1], '*', 'id', ARGV[i + 1])
+end
+return 1
+"""
+
 # The backoff of the mapping operations while the server is unreachable.
 _FIRST_RETRY_DELAY = 0.05
 _MAX_RETRY_DELAY = 1.0
@@ -258,7 +269,7 @@ class RedisStore(collections.abc.MutableMapping):
         self._prefix = f"{namespace}:task:"
         self._scripts = {name: self._queue_client.register_script(text) for name, text in (
             ("claim", _CLAIM), ("renew", _RENEW), ("finish", _FINISH),
-            ("cancel", _CANCEL), ("requeue", _REQUEUE))}
+            ("cancel", _CANCEL), ("requeue", _REQUEUE), ("release", _RELEASE))}
         self._write = self._client.register_script(_WRITE)
         self._next_autoclaim = {}
         self._outcomes = Subscriptions(start=self._watch_outcomes)
@@ -415,11 +426,12 @@ class RedisStore(collections.abc.MutableMapping):
         claims = self.claim_tasks(reader, lease, 1)
         return claims[0] if claims else None
 
-    def claim_tasks(self, reader, lease=None, count=1, wait=0.0):
+    def claim_tasks(self, reader, lease=None, count=1, wait=0.0, stop=None):
         """Claim up to ``count`` tasks in one round trip; a list of
         ``(id, record, token)``.  With ``wait`` > 0 and none waiting, block
         in ``XREADGROUP`` up to ``wait`` seconds (or until the next delayed
-        task is due) and claim what it delivers."""
+        task is due) and claim what it delivers -- or, if the Event ``stop``
+        was set meanwhile, queue it again for another reader."""
         self._require_open()
         now = time.time()
         min_idle = ""
@@ -440,6 +452,9 @@ class RedisStore(collections.abc.MutableMapping):
             return []
         entries = [part for entry_id, fields in reply[0][1]
                    for part in (entry_id, fields.get(b"id", b""))]
+        if stop is not None and stop.is_set():
+            self._scripts["release"](keys=[self._queue], args=[self.group, *entries])
+            return []
         return self._claim_script(reader, count, "", entries)[0]
 
     def _claim_script(self, reader, count, min_idle, entries):

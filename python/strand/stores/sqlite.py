@@ -203,12 +203,12 @@ class SqliteStore(collections.abc.MutableMapping):
         claims = self.claim_tasks(reader, lease, 1)
         return claims[0] if claims else None
 
-    def claim_tasks(self, reader, lease=None, count=1, wait=0.0):
+    def claim_tasks(self, reader, lease=None, count=1, wait=0.0, stop=None):
         """Claim up to ``count`` tasks -- those whose lease expired first,
         then new ones due now, oldest first -- in one transaction; a list of
         ``(id, record, token)``.  With ``wait`` > 0 and nothing to claim,
         wait up to ``wait`` seconds for a writer's wake-up (or the next
-        delayed task) and try again."""
+        delayed task) and try again -- unless the Event ``stop`` is set."""
         deadline = time.monotonic() + wait
         listener = self._listener(reader) if wait > 0 else None
         while True:
@@ -220,6 +220,12 @@ class SqliteStore(collections.abc.MutableMapping):
             if due is not None:
                 remaining = min(remaining, max(0.0, due - time.time()) + 0.001)
             listener.wait(remaining)
+            if stop is not None and stop.is_set():
+                return []
+
+    def wake_readers(self):
+        """Wake the readers waiting in ``claim_tasks`` (a reader stops)."""
+        self._wake.notify(_wake.TASK)
 
     def _listener(self, reader):
         with self._listeners_lock:
