@@ -72,3 +72,12 @@ class Meeting:
         with self.lock:
             self.inside -= 1
         return value
+
+
+def write_pid_and_sleep(path, seconds):
+    """Writes its pid to ``path``, then sleeps (a process task to be killed)."""
+    with open(path + ".tmp", "w") as out:
+        out.write(str(os.getpid()))
+    os.replace(path + ".tmp", path)
+    time.sleep(seconds)
+    return "slept"

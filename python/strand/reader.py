@@ -29,6 +29,9 @@ _listening = weakref.WeakSet()
 #: error_type of a task that ran longer than its ``time_limit``.
 TIME_LIMIT = "TimeLimitExceeded"
 
+# What a retried task's record keeps of its failures.
+_RETRY_FIELDS = ("failures", "last_error_type", "last_error_message", "last_error")
+
 # The longest an idle listening reader blocks in the store before it looks
 # at its stop event again.
 _MAX_BLOCK = 1.0
@@ -338,15 +341,20 @@ class StoreTaskReader(TaskResolver):
             log.warning("strand: task %s (%s) failed (%s: %s); retry %d of %d in %g s",
                         running.task_id, running.name, type(exc).__qualname__, exc,
                         failures, retries, wait)
-            return {**status_fields(NEW), "eta": time.time() + wait, "failures": failures,
+            now = time.time()
+            return {**status_fields(NEW), "failed_at": now, "eta": now + wait,
+                    "failures": failures,
                     "last_error_type": type(exc).__qualname__, "last_error_message": str(exc),
                     "last_error": trace}
         fields = {**error_fields(type(exc).__qualname__, str(exc), trace), "failures": failures}
         return self._expiring(record, fields)
 
-    def _counted(self, record, fields):
-        failures = _count(record.get("failures"))
-        return {**fields, "failures": failures} if failures else fields
+    @staticmethod
+    def _counted(record, fields):
+        """A success after failures keeps their count and the last error."""
+        if not _count(record.get("failures")):
+            return fields
+        return {**fields, **{name: record.get(name) for name in _RETRY_FIELDS}}
 
     @staticmethod
     def _expiring(record, fields):

@@ -58,40 +58,39 @@ if ARGV[5] ~= '' then
     redis.call('ZREM', KEYS[4], id)
   end
 end
-local entries = {}
+local claimed = {}
+local function claim(entry_id, task_id)
+  local key = prefix .. task_id
+  local status = redis.call('HGET', key, 'status')
+  if status == 'new' or (status == 'running' and redis.call('HGET', key, 'entry') == entry_id) then
+    local token = ARGV[6] .. entry_id
+    redis.call('HSET', key, 'status', 'running', 'entry', entry_id, 'reader', consumer,
+               'token', token, 'started', now)
+    local attempts = redis.call('HINCRBY', key, 'attempts', 1)
+    claimed[#claimed + 1] = {task_id, redis.call('HGET', key, 'record'),
+                             redis.call('HGET', key, 'outcome') or '', attempts, token}
+  else
+    redis.call('XACK', KEYS[1], group, entry_id)
+    redis.call('XDEL', KEYS[1], entry_id)
+  end
+end
 if #ARGV > 7 then
-  for i = 8, #ARGV, 2 do entries[#entries + 1] = {ARGV[i], ARGV[i + 1]} end
+  for i = 8, #ARGV, 2 do claim(ARGV[i], ARGV[i + 1]) end
 else
   if ARGV[5] ~= '' then
     local reply = redis.call('XAUTOCLAIM', KEYS[1], group, consumer, ARGV[5], '0-0',
                              'COUNT', count)
     for _, entry in ipairs(reply[2]) do
-      if entry[2] then entries[#entries + 1] = {entry[1], entry[2][2]} end
+      if entry[2] then claim(entry[1], entry[2][2]) end
     end
   end
-  if #entries < count then
+  -- stale entries (cancelled, rewritten tasks) are skipped, a few rounds at most
+  for _ = 1, 16 do
+    if #claimed >= count then break end
     local reply = redis.call('XREADGROUP', 'GROUP', group, consumer,
-                             'COUNT', count - #entries, 'STREAMS', KEYS[1], '>')
-    if reply then
-      for _, entry in ipairs(reply[1][2]) do entries[#entries + 1] = {entry[1], entry[2][2]} end
-    end
-  end
-end
-local claimed = {}
-for _, entry in ipairs(entries) do
-  local key = prefix .. entry[2]
-  local status = redis.call('HGET', key, 'status')
-  local fresh = status == 'new'
-  if fresh or (status == 'running' and redis.call('HGET', key, 'entry') == entry[1]) then
-    local token = ARGV[6] .. entry[1]
-    redis.call('HSET', key, 'status', 'running', 'entry', entry[1], 'reader', consumer,
-               'token', token, 'started', now)
-    local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-    claimed[#claimed + 1] = {entry[2], redis.call('HGET', key, 'record'),
-                             redis.call('HGET', key, 'outcome') or '', attempts, token}
-  else
-    redis.call('XACK', KEYS[1], group, entry[1])
-    redis.call('XDEL', KEYS[1], entry[1])
+                             'COUNT', count - #claimed, 'STREAMS', KEYS[1], '>')
+    if not reply then break end
+    for _, entry in ipairs(reply[1][2]) do claim(entry[1], entry[2][2]) end
   end
 end
 local due = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
@@ -493,7 +492,7 @@ class RedisStore(collections.abc.MutableMapping):
         except self._response_error as exc:
             if "NOGROUP" not in str(exc):
                 raise
-        log.warning("strand: the queue of %r was missing (the server lost its data?); "
+        log.warning("strand: the queue of %s was missing (the server lost its data?); "
                     "recreated it", repr(self))
         self._create_group()
         return operation()
