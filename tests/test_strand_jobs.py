@@ -210,12 +210,13 @@ def test_a_task_not_yet_claimed_can_be_cancelled(store):
 
 
 def test_a_running_task_cannot_be_cancelled(store, tmp_path):
-    gate = str(tmp_path / "gate")
-    task = strand.StoreTaskWriter(jobs.gate, store)(gate, "ran")
-    reader = _reader(store, jobs.gate).listen()
+    gate, started = str(tmp_path / "gate"), tmp_path / "started"
+    started.mkdir()
+    task = strand.StoreTaskWriter(jobs.announce_then_gate, store)(str(started), "ran", gate)
+    reader = _reader(store, jobs.announce_then_gate).listen()
     try:
-        wait_until(lambda: task.status == "running")
-        assert task.cancel() is False
+        wait_until(lambda: os.listdir(started) == ["ran"])
+        assert task.status == "running" and task.cancel() is False
     finally:
         open(gate, "w").close()
         reader.stop(30)

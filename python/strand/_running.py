@@ -1,5 +1,6 @@
 """What a store reader keeps about the tasks it runs, and its one watch
 thread: it renews the leases of all of them and enforces their time limits."""
+import collections
 import logging
 import threading
 import time
@@ -20,13 +21,20 @@ class Running:
         self.record = record
         self.token = token
         self.name = record.get("name") if isinstance(record.get("name"), str) else "?"
-        self.started = time.monotonic()
+        self.started = None
         self.time_limit = time_limit
-        self.deadline = None if time_limit is None else self.started + time_limit
+        self.deadline = None
         self.process = None
         self.timed_out = False
         self._settled = False
         self._lock = threading.Lock()
+
+    def begin(self):
+        """The task starts now (a prefetched task waited in the pool's queue):
+        its time limit counts from here."""
+        self.started = time.monotonic()
+        if self.time_limit is not None:
+            self.deadline = self.started + self.time_limit
 
     def settle(self):
         """True once: the caller writes the outcome."""
@@ -106,3 +114,57 @@ class Watch:
             for task in reader.running_tasks():
                 if task.deadline is not None and now >= task.deadline and not task.timed_out:
                     reader.time_out(task)
+
+
+class Finisher:
+    """One thread per listening reader that writes the outcomes of the
+    tasks that ended while it was busy writing others: all those waiting in
+    one call (one transaction, one round trip), so under load a pool thread
+    is free for the next task as soon as its function returns.  While it is
+    idle, a pool thread writes its own outcome."""
+
+    #: The most outcomes written in one call.
+    BATCH = 64
+
+    def __init__(self, write):
+        self._write = write
+        self._pending = collections.deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._closing = False
+        self._writing = False
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="strand-finisher")
+        self._thread.start()
+
+    def put(self, running, fields):
+        """Queue the outcome of ``running``; False if the caller should
+        write it itself: the finisher has ended, or it is idle (then a
+        hand-over to its thread would only add a wake-up to the latency)."""
+        with self._ready:
+            if self._closing or not (self._pending or self._writing):
+                return False
+            self._pending.append((running, fields))
+            self._ready.notify()
+        return True
+
+    def close(self):
+        """Write what is queued, then end the thread."""
+        with self._ready:
+            self._closing = True
+            self._ready.notify()
+
+    def _run(self):
+        while True:
+            with self._ready:
+                self._writing = False
+                while not self._pending and not self._closing:
+                    self._ready.wait()
+                if not self._pending:
+                    return
+                batch = [self._pending.popleft()
+                         for _ in range(min(self.BATCH, len(self._pending)))]
+                self._writing = True
+            try:
+                self._write(batch)
+            except BaseException:
+                log.exception("strand: could not write %d outcomes", len(batch))

@@ -12,7 +12,7 @@ import weakref
 import _lateral
 
 from ._resolve import TaskRefused, TaskResolver, verify_record
-from ._running import Backoff, Running, Watch
+from ._running import Backoff, Finisher, Running, Watch
 from ._util import is_one_shot, optional_callable
 from .handles import COMPLETE, NEW, status_fields
 from .registry import TaskRegistry, registry
@@ -52,7 +52,11 @@ class StoreTaskReader(TaskResolver):
 
     ``listen()`` starts a background thread that claims tasks -- up to
     ``concurrency`` at once, several per round trip -- and runs them on a
-    ``_lateral.Pool`` of ``concurrency`` threads of its own; an idle reader
+    ``_lateral.Pool`` of ``concurrency`` threads of its own, holding up to
+    ``prefetch`` more claimed ahead (default: ``concurrency`` when it is
+    more than 1, else 0) so that a freed thread starts the next task
+    without a round trip; one finisher thread writes the outcomes of the
+    tasks that ended in one call; an idle reader
     blocks in the store (Redis ``XREADGROUP BLOCK``, a wake-up socket for
     SQLite) instead of polling.  Each task is claimed exactly once among all
     readers; the reader writes ``status`` (``running``, then ``complete`` or
@@ -78,8 +82,9 @@ class StoreTaskReader(TaskResolver):
     """
 
     def __init__(self, store, get_task_func=None, *, functions=None, secret=None,
-                 require_signature=False, lease=30.0, concurrency=1, poll_interval=0.01,
-                 max_poll_interval=0.5, max_reconnect_interval=2.0, name=None):
+                 require_signature=False, lease=30.0, concurrency=1, prefetch=None,
+                 poll_interval=0.01, max_poll_interval=0.5, max_reconnect_interval=2.0,
+                 name=None):
         self.store = open_store(store)
         self._queue = task_queue(self.store)
         self.get_task_func = optional_callable(get_task_func, "get_task_func")
@@ -90,6 +95,9 @@ class StoreTaskReader(TaskResolver):
             raise ValueError("require_signature=True needs secret=")
         self.lease = _positive(lease, "lease", allow_none=True)
         self.concurrency = _lateral.check_workers(concurrency, "concurrency")
+        if prefetch is None:  # a one-at-a-time reader claims only the task it runs
+            prefetch = self.concurrency if self.concurrency > 1 else 0
+        self.prefetch = _prefetch(prefetch)
         self.poll_interval = _positive(poll_interval, "poll_interval")
         self.max_poll_interval = max(self.poll_interval,
                                      _positive(max_poll_interval, "max_poll_interval"))
@@ -107,6 +115,7 @@ class StoreTaskReader(TaskResolver):
         self._running = {}
         self._slots = threading.Condition(threading.Lock())
         self._watch = Watch(self)
+        self._finisher = None
         self._renews = self.lease is not None and not isinstance(self._queue, MappingTaskQueue)
 
     def __repr__(self):
@@ -125,6 +134,7 @@ class StoreTaskReader(TaskResolver):
         if self.listening:
             return self
         self._stop.clear()
+        self._finisher = Finisher(self._finish_batch)
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name=f"strand-reader-{self.name}")
         self._thread.start()
@@ -149,6 +159,8 @@ class StoreTaskReader(TaskResolver):
         if ended:
             _listening.discard(self)
             self._watch.close()
+            if self._finisher is not None:
+                self._finisher.close()
             self._forget()
         return ended
 
@@ -201,11 +213,14 @@ class StoreTaskReader(TaskResolver):
                 self._start(claim)
 
     def _free_slots(self):
-        """Wait until a slot is free (or the reader stops); the free count."""
+        """Wait until a slot is free (or the reader stops); the free count.
+        A slot is a pool thread or a place in the pool's queue (``prefetch``):
+        a task claimed ahead starts as soon as a thread is free."""
+        capacity = self.concurrency + self.prefetch
         with self._slots:
-            while len(self._running) >= self.concurrency and not self._stop.is_set():
+            while len(self._running) >= capacity and not self._stop.is_set():
                 self._slots.wait()
-            return 0 if self._stop.is_set() else self.concurrency - len(self._running)
+            return 0 if self._stop.is_set() else capacity - len(self._running)
 
     def _claim(self, count, idle):
         claim_tasks = getattr(self._queue, "claim_tasks", None)
@@ -225,33 +240,88 @@ class StoreTaskReader(TaskResolver):
         pool = self._pool
         if pool is None or pool.closed or pool.forked:
             pool = self._pool = _lateral.Pool(self.concurrency, "strand-reader")
-        pool.call(self._execute, (running,))
+        pool.call(self._execute_claimed, (running,))
 
     def _register(self, claim):
         task_id, record, token = claim
         running = Running(task_id, record, token, _time_limit(record))
         with self._slots:
             self._running[task_id] = running
-        if self._renews or running.deadline is not None:
+        if self._renews:
             self._watch.start()
         return running
 
+    def _execute_claimed(self, running):
+        """A pool thread's call for a task the listening reader claimed."""
+        if self._stop.is_set() and self._give_back(running):
+            self._release(running)  # claimed ahead, not started: another reader runs it
+            return
+        self._execute(running)
+
     def _execute(self, running):
+        running.begin()
+        if running.deadline is not None:
+            self._watch.start()  # the watch thread wakes for the new deadline
         try:
             fields = self._run(running)
-            if running.settle():
-                self._finish(running, fields)
-            else:
-                log.info("strand: task %s (%s) returned after its time limit; its outcome "
-                         "was dropped", running.task_id, running.name)
         except BaseException:
             log.exception("strand: reader %s failed on task %s", self.name, running.task_id)
+            fields = None
+        if fields is not None and running.settle():
+            finisher = self._finisher
+            if finisher is not None and finisher.put(running, fields):
+                return  # the finisher writes it, then releases the slot
+            self._finish(running, fields)
+        elif fields is not None:
+            log.info("strand: task %s (%s) returned after its time limit; its outcome "
+                     "was dropped", running.task_id, running.name)
+        self._release(running)
+
+    def _give_back(self, running):
+        release_task = getattr(self._queue, "release_task", None)
+        if release_task is None:
+            return False
+        try:
+            return release_task(running.task_id, running.token)
+        except Exception as exc:  # then it runs here after all
+            log.debug("strand: could not give task %s back: %s", running.task_id, exc)
+            return False
+
+    def _release(self, running):
+        with self._slots:
+            self._running.pop(running.task_id, None)
+            self._slots.notify_all()
+        if not self.listening:
+            self._watch.close()
+
+    def _finish_batch(self, batch):
+        """The finisher's call: write ``batch`` (``(running, fields)`` pairs)
+        in one call of the store when it can, then release the slots."""
+        try:
+            finish_tasks = getattr(self._queue, "finish_tasks", None)
+            if len(batch) > 1 and finish_tasks is not None:
+                self._finish_together(finish_tasks, batch)
+            else:
+                for running, fields in batch:
+                    self._finish(running, fields)
         finally:
-            with self._slots:
-                self._running.pop(running.task_id, None)
-                self._slots.notify_all()
-            if not self.listening:
-                self._watch.close()
+            for running, _ in batch:
+                self._release(running)
+
+    def _finish_together(self, finish_tasks, batch):
+        outcomes = [(running.task_id, running.token, fields) for running, fields in batch]
+        try:
+            written = self._retried(lambda: finish_tasks(outcomes))
+        except (TypeError, ValueError):  # a result the store cannot hold: one at a time
+            for running, fields in batch:
+                self._finish(running, fields)
+            return
+        if written is None:
+            for running, _ in batch:
+                self._stopped_before_writing(running)
+            return
+        for (running, fields), done in zip(batch, written):
+            self._written(running, fields, done)
 
     def running_tasks(self):
         """The tasks this reader runs now (a list of ``Running``)."""
@@ -401,18 +471,23 @@ class StoreTaskReader(TaskResolver):
             log.warning("strand: the claim on task %s was lost", task_id)
 
     def _finish(self, running, fields):
-        outcome = self._write_outcome(running, fields)
+        outcome = self._retried(lambda: self._finish_task(running, fields))
         if outcome is None:
-            log.warning("strand: reader %s stopped before it could write the outcome of task "
-                        "%s (the store is unreachable); the task will run again after its "
-                        "lease", self.name, running.task_id)
-            return
-        written, fields = outcome
+            self._stopped_before_writing(running)
+        else:
+            self._written(running, outcome[1], outcome[0])
+
+    def _stopped_before_writing(self, running):
+        log.warning("strand: reader %s stopped before it could write the outcome of task "
+                    "%s (the store is unreachable); the task will run again after its "
+                    "lease", self.name, running.task_id)
+
+    def _written(self, running, fields, written):
         if not written:
             log.warning("strand: reader %s lost its claim on task %s (its lease expired); "
                         "its outcome was not written", self.name, running.task_id)
-            return
-        self._log_outcome(running, fields)
+        else:
+            self._log_outcome(running, fields)
 
     def _log_outcome(self, running, fields):
         status = fields["status"]
@@ -431,13 +506,13 @@ class StoreTaskReader(TaskResolver):
                 log.warning("strand: task %s (%s) marked error: %s", running.task_id,
                             running.name, fields.get("error_message"))
 
-    def _write_outcome(self, running, fields):
-        """``(written, fields)``, tried again while the store is unreachable
-        (a repeated finish is harmless); None if the reader was stopped first."""
+    def _retried(self, write):
+        """``write()``, tried again while the store is unreachable (a repeated
+        finish is harmless); None if the reader was stopped first."""
         backoff = Backoff(self.poll_interval, self.max_reconnect_interval)
         while True:
             try:
-                outcome = self._finish_task(running, fields)
+                outcome = write()
             except self._connection_errors as exc:
                 self._unreachable(exc)
                 if self._stop.wait(backoff.next()):
@@ -487,6 +562,14 @@ def _job_options(record):
         raise TaskRefused(f"the record's retries must be an int, got {retries!r}")
     return (int(retries), _number(record, "retry_delay", 1.0), _number(record, "time_limit"),
             _number(record, "result_ttl"))
+
+
+def _prefetch(value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"prefetch must be an int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"prefetch must be at least 0, got {value!r}")
+    return value
 
 
 def _time_limit(record):

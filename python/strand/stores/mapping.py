@@ -128,6 +128,17 @@ class MappingTaskQueue:
             MAPPING_OUTCOMES.fire(key)
         return True
 
+    def release_task(self, key, token):
+        """Give a claimed task that did not start back to the queue."""
+        with _CLAIM_LOCK:
+            record = self._get(key)
+            if record is None or record.get("claim") != token:
+                return False
+            self.mapping[key] = {**record, **status_fields(NEW), "claim": None,
+                                 "attempts": record.get("attempts", 1) - 1}
+        mapping_changed()
+        return True
+
     def cancel_task(self, key):
         """Mark a task no reader claimed yet ``error`` (``TaskCancelled``)."""
         with _CLAIM_LOCK:

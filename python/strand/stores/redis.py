@@ -1,7 +1,9 @@
 """RedisStore: a task store in Redis, for readers on several machines."""
 import collections.abc
 import copy
+import itertools
 import logging
+import os
 import threading
 import time
 import urllib.parse
@@ -61,14 +63,14 @@ end
 local claimed = {}
 local function claim(entry_id, task_id)
   local key = prefix .. task_id
-  local status = redis.call('HGET', key, 'status')
-  if status == 'new' or (status == 'running' and redis.call('HGET', key, 'entry') == entry_id) then
+  local fields = redis.call('HMGET', key, 'status', 'entry', 'record', 'outcome')
+  local status = fields[1]
+  if status == 'new' or (status == 'running' and fields[2] == entry_id) then
     local token = ARGV[6] .. entry_id
     redis.call('HSET', key, 'status', 'running', 'entry', entry_id, 'reader', consumer,
                'token', token, 'started', now)
     local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-    claimed[#claimed + 1] = {task_id, redis.call('HGET', key, 'record'),
-                             redis.call('HGET', key, 'outcome') or '', attempts, token}
+    claimed[#claimed + 1] = {task_id, fields[3], fields[4] or '', attempts, token}
   else
     redis.call('XACK', KEYS[1], group, entry_id)
     redis.call('XDEL', KEYS[1], entry_id)
@@ -117,28 +119,48 @@ return lost
 # ``finished_by`` keeps the token of the claim that wrote the outcome, so a
 # reader that repeats a finish whose reply it lost learns that it was written.
 # A retry (status new) waits in the delayed set; an outcome is published on
-# the done channel, for the writers waiting for it.
-# KEYS: task, queue, delayed, expiring.  ARGV: group, token, outcome,
-# status, eta, expires (ms), channel, task id.
+# the done channel, for the writers waiting for it.  One call finishes
+# several tasks.  KEYS: queue, delayed, expiring.  ARGV: group, channel, key
+# prefix, then per task: id, token, outcome, status, eta, expires (ms or '').
 _FINISH = """
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then
-  if redis.call('HGET', KEYS[1], 'finished_by') == ARGV[2] then return 1 end
-  return 0
+local written = {}
+for i = 4, #ARGV, 6 do
+  local id, token, status = ARGV[i], ARGV[i + 1], ARGV[i + 3]
+  local key = ARGV[3] .. id
+  local held = redis.call('HMGET', key, 'token', 'finished_by', 'entry')
+  if held[1] ~= token then
+    written[#written + 1] = held[2] == token and 1 or 0
+  else
+    local entry = held[3]
+    redis.call('HSET', key, 'outcome', ARGV[i + 2], 'status', status, 'finished_by', token)
+    redis.call('HDEL', key, 'token', 'entry')
+    redis.call('XACK', KEYS[1], ARGV[1], entry)
+    redis.call('XDEL', KEYS[1], entry)
+    if status == 'new' then
+      redis.call('ZADD', KEYS[2], ARGV[i + 4], id)
+    else
+      if ARGV[i + 5] ~= '' then
+        redis.call('PEXPIREAT', key, ARGV[i + 5])
+        redis.call('ZADD', KEYS[3], tonumber(ARGV[i + 5]) / 1000, id)
+      end
+      redis.call('PUBLISH', ARGV[2], id)
+    end
+    written[#written + 1] = 1
+  end
 end
+return written
+"""
+
+# A claimed task that did not start goes back to the stream (its reader stops).
+_GIVE_BACK = """
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
 local entry = redis.call('HGET', KEYS[1], 'entry')
-redis.call('HSET', KEYS[1], 'outcome', ARGV[3], 'status', ARGV[4], 'finished_by', ARGV[2])
+redis.call('HSET', KEYS[1], 'status', 'new')
 redis.call('HDEL', KEYS[1], 'token', 'entry')
+redis.call('HINCRBY', KEYS[1], 'attempts', -1)
 redis.call('XACK', KEYS[2], ARGV[1], entry)
 redis.call('XDEL', KEYS[2], entry)
-if ARGV[4] == 'new' then
-  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[8])
-else
-  if ARGV[6] ~= '' then
-    redis.call('PEXPIREAT', KEYS[1], ARGV[6])
-    redis.call('ZADD', KEYS[4], tonumber(ARGV[6]) / 1000, ARGV[8])
-  end
-  redis.call('PUBLISH', ARGV[7], ARGV[8])
-end
+redis.call('XADD', KEYS[2], '*', 'id', ARGV[3])
 return 1
 """
 
@@ -268,9 +290,13 @@ class RedisStore(collections.abc.MutableMapping):
         self._prefix = f"{namespace}:task:"
         self._scripts = {name: self._queue_client.register_script(text) for name, text in (
             ("claim", _CLAIM), ("renew", _RENEW), ("finish", _FINISH),
-            ("cancel", _CANCEL), ("requeue", _REQUEUE), ("release", _RELEASE))}
+            ("cancel", _CANCEL), ("requeue", _REQUEUE), ("release", _RELEASE),
+            ("give_back", _GIVE_BACK))}
         self._write = self._client.register_script(_WRITE)
         self._next_autoclaim = {}
+        self._group_seen = False  # a missing group is news only once it existed
+        self._token_base = uuid.uuid4().hex + "."
+        self._claims = itertools.count()
         self._outcomes = Subscriptions(start=self._watch_outcomes)
 
     def _retry(self, timeout):
@@ -458,7 +484,7 @@ class RedisStore(collections.abc.MutableMapping):
 
     def _claim_script(self, reader, count, min_idle, entries):
         now = time.time()
-        args = [self.group, reader, repr(now), count, min_idle, uuid.uuid4().hex + ":",
+        args = [self.group, reader, repr(now), count, min_idle, self._token_prefix(),
                 self._prefix, *entries]
         keys = [self._queue, self._delayed, self._expiring, self._index]
         claimed, due = self._grouped(lambda: self._scripts["claim"](keys=keys, args=args))
@@ -479,6 +505,11 @@ class RedisStore(collections.abc.MutableMapping):
             claims.append((task_id, record, token))
         return claims, (float(due) if due else None), refused
 
+    def _token_prefix(self):
+        """Unique to one claim call: the store's random part and a count
+        (a fresh uuid4 per call costs a system call)."""
+        return f"{self._token_base}{os.getpid()}.{next(self._claims)}:"
+
     def _refuse(self, task_id, token, exc):
         log.warning("strand: task %s in %r cannot be run: %s; marked error", task_id, self, exc)
         self.finish_task(task_id, token, error_fields(BAD_RECORD, str(exc)))
@@ -488,12 +519,15 @@ class RedisStore(collections.abc.MutableMapping):
         restarted without its data), recreate them and try again -- or no
         reader would ever see a task again."""
         try:
-            return operation()
+            result = operation()
+            self._group_seen = True
+            return result
         except self._response_error as exc:
             if "NOGROUP" not in str(exc):
                 raise
-        log.warning("strand: the queue of %s was missing (the server lost its data?); "
-                    "recreated it", repr(self))
+        if self._group_seen:
+            log.warning("strand: the queue of %s was missing (the server lost its data?); "
+                        "recreated it", repr(self))
         self._create_group()
         return operation()
 
@@ -520,13 +554,27 @@ class RedisStore(collections.abc.MutableMapping):
         the claim ``token`` still owns the task: one round trip; True if
         written.  A ``status`` of ``new`` (a retry) waits until ``eta``;
         ``expires`` (epoch seconds) removes the record then."""
+        return self.finish_tasks([(task_id, token, fields)])[0]
+
+    def finish_tasks(self, outcomes):
+        """:meth:`finish_task` for each ``(id, token, fields)`` in one round
+        trip; a list of bools."""
         self._require_open()
-        status = str(fields.get("status", ""))
-        expires = fields.get("expires")
-        args = [self.group, token, outcome_text(fields), status, repr(fields.get("eta") or 0),
-                "" if expires is None else str(int(expires * 1000)), self._channel, task_id]
-        keys = [self._key(task_id), self._queue, self._delayed, self._expiring]
-        return bool(self._scripts["finish"](keys=keys, args=args))
+        args = [self.group, self._channel, self._prefix]
+        for task_id, token, fields in outcomes:
+            expires = fields.get("expires")
+            args += [task_id, token, outcome_text(fields), str(fields.get("status", "")),
+                     repr(fields.get("eta") or 0),
+                     "" if expires is None else str(int(expires * 1000))]
+        keys = [self._queue, self._delayed, self._expiring]
+        return [bool(done) for done in self._scripts["finish"](keys=keys, args=args)]
+
+    def release_task(self, task_id, token):
+        """Give a claimed task that did not start back to the queue (its
+        reader stops); True if the claim still owned it."""
+        self._require_open()
+        return bool(self._scripts["give_back"](keys=[self._key(task_id), self._queue],
+                                               args=[self.group, token, task_id]))
 
     def cancel_task(self, task_id):
         """Mark a task no reader claimed yet ``error`` (``TaskCancelled``);

@@ -1,6 +1,7 @@
 """SqliteStore: a task store in an SQLite file, shared by the processes of a machine."""
 import collections.abc
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -72,6 +73,8 @@ class SqliteStore(collections.abc.MutableMapping):
         self._listeners_lock = threading.Lock()
         self._outcomes = Subscriptions(start=self._watch_outcomes)
         self._next_sweep = 0.0
+        self._token_base = uuid.uuid4().hex + "."  # plus a count: unique to one claim
+        self._claims = itertools.count()
         try:
             self._create_schema()
         except sqlite3.OperationalError as exc:  # "unable to open database file" names no file
@@ -102,14 +105,18 @@ class SqliteStore(collections.abc.MutableMapping):
 
     @contextlib.contextmanager
     def _write(self):
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        # The threads of one process take turns on a lock of the file's own:
+        # SQLite's busy handler would make them sleep (1, 2, 5, 10... ms)
+        # while another connection of the same process holds the write lock.
+        with _file_lock(self.path):
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def close(self):
         """Close this thread's connection and refuse any further use (the
@@ -259,7 +266,7 @@ class SqliteStore(collections.abc.MutableMapping):
         # a read-only look first: an idle reader takes no write lock
         if not self._conn().execute(claimable, {"now": now, "count": 1}).fetchone():
             return [], 0
-        params = {"now": now, "count": count, "token": uuid.uuid4().hex + ".",
+        params = {"now": now, "count": count, "token": f"{self._token_base}{os.getpid()}.{next(self._claims)}.",
                   "reader": reader, "lease": None if lease is None else now + lease}
         update = (f"UPDATE {self.table} SET status = 'running', token = :token || seq, "
                   "reader = :reader, started = :now, attempts = COALESCE(attempts, 0) + 1, "
@@ -332,19 +339,37 @@ class SqliteStore(collections.abc.MutableMapping):
         ``UPDATE``; True if written.  A ``status`` of ``new`` (a retry) with
         an ``eta`` queues the task again for then; ``expires`` (epoch
         seconds) removes the record then."""
-        status = str(fields.get("status", ""))
-        text = outcome_text(fields)
-        eta = fields.get("eta") if status == NEW else None
+        return self.finish_tasks([(key, token, fields)])[0]
+
+    def finish_tasks(self, outcomes):
+        """:meth:`finish_task` for each ``(id, token, fields)``, in one
+        transaction; a list of bools."""
+        rows = [(str(fields.get("status", "")), outcome_text(fields),
+                 fields.get("eta") if fields.get("status") == NEW else None,
+                 fields.get("expires"), fields.get("finished"), key, token)
+                for key, token, fields in outcomes]
         with self._write() as conn:
-            written = conn.execute(
+            written = [conn.execute(
                 f"UPDATE {self.table} SET status = ?, outcome = ?, token = NULL, "
                 "lease_until = NULL, not_before = ?, expires = ?, finished = ? "
-                "WHERE id = ? AND token = ?",
-                (status, text, eta, fields.get("expires"), fields.get("finished"), key,
-                 token)).rowcount == 1
-        if written:
-            self._wake.notify(_wake.TASK if status == NEW else _wake.DONE, key.encode("utf-8"))
+                "WHERE id = ? AND token = ?", row).rowcount == 1 for row in rows]
+        ended = [row[5] for row, done in zip(rows, written) if done and row[0] != NEW]
+        if ended:
+            self._wake.notify(_wake.DONE, "\n".join(ended).encode("utf-8"))
+        if any(done and row[0] == NEW for row, done in zip(rows, written)):
+            self._wake.notify(_wake.TASK)
         return written
+
+    def release_task(self, key, token):
+        """Give a claimed task that did not start back to the queue (its
+        reader stops); True if the claim still owned it."""
+        with self._write() as conn:
+            released = conn.execute(
+                f"UPDATE {self.table} SET status = 'new', token = NULL, lease_until = NULL, "
+                "attempts = attempts - 1 WHERE id = ? AND token = ?", (key, token)).rowcount
+        if released:
+            self._wake.notify(_wake.TASK)
+        return bool(released)
 
     def cancel_task(self, key):
         """Mark a task that no reader claimed yet ``error`` (``TaskCancelled``);
@@ -414,13 +439,30 @@ class SqliteStore(collections.abc.MutableMapping):
         try:
             idle = 0.0
             while not self._closed and idle < 30.0:
-                ids = listener.wait(1.0)
-                for task_id in ids:
-                    self._outcomes.fire(task_id.decode("utf-8", "replace"))
+                for payload in listener.wait(1.0):
+                    for task_id in payload.decode("utf-8", "replace").split("\n"):
+                        self._outcomes.fire(task_id)
                 idle = 0.0 if self._outcomes else idle + 1.0
         finally:
             self._outcomes.stopped()
             listener.close()
+
+
+_FILE_LOCKS = {}
+_FILE_LOCKS_LOCK = threading.Lock()
+
+
+# a child forked while another thread held a lock must not inherit it held
+os.register_at_fork(after_in_child=_FILE_LOCKS.clear)
+
+
+def _file_lock(path):
+    """The process's lock of one database file."""
+    lock = _FILE_LOCKS.get(path)
+    if lock is None:
+        with _FILE_LOCKS_LOCK:
+            lock = _FILE_LOCKS.setdefault(path, threading.Lock())
+    return lock
 
 
 def _merged_row(row):
