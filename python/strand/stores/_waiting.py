@@ -60,6 +60,15 @@ class Subscriptions:
         with self._lock:
             self._started = False
 
+    def stop_if_idle(self):
+        """True (and the watcher may end) if nobody waits: the next waiter
+        starts another watcher.  Atomic with :meth:`subscribe`."""
+        with self._lock:
+            if self._waiting:
+                return False
+            self._started = False
+            return True
+
     def __bool__(self):
         with self._lock:
             return bool(self._waiting)

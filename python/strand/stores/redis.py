@@ -194,6 +194,9 @@ end
 return 1
 """
 
+# Seconds a watcher of outcomes lives on once nobody waits.
+_WATCH_IDLE = 30.0
+
 # The backoff of the mapping operations while the server is unreachable.
 _FIRST_RETRY_DELAY = 0.05
 _MAX_RETRY_DELAY = 1.0
@@ -657,9 +660,9 @@ class RedisStore(collections.abc.MutableMapping):
     def _outcome_loop(self):
         """Reads the done channel while writers wait; after a lost
         connection every waiter looks at its record again."""
-        pubsub, idle = None, 0.0
+        pubsub, idle, ended_idle = None, 0.0, False
         try:
-            while not self._closed and idle < 30.0:
+            while not self._closed:
                 try:
                     if pubsub is None:
                         pubsub = self._queue_client.pubsub(ignore_subscribe_messages=True)
@@ -673,8 +676,12 @@ class RedisStore(collections.abc.MutableMapping):
                 if message is not None and message.get("type") == "message":
                     self._outcomes.fire(message["data"].decode("utf-8", "replace"))
                 idle = 0.0 if self._outcomes else idle + (0.0 if message else 1.0)
+                if idle >= _WATCH_IDLE and self._outcomes.stop_if_idle():
+                    ended_idle = True
+                    return
         finally:
-            self._outcomes.stopped()
+            if not ended_idle:
+                self._outcomes.stopped()
             _close_quietly(pubsub)
 
 

@@ -436,17 +436,25 @@ class SqliteStore(collections.abc.MutableMapping):
                          name="strand-sqlite-outcomes").start()
 
     def _outcome_loop(self, listener):
+        """Reads the done wake-ups while writers wait (and 30 s longer)."""
+        idle, ended_idle = 0.0, False
         try:
-            idle = 0.0
-            while not self._closed and idle < 30.0:
+            while not self._closed:
                 for payload in listener.wait(1.0):
                     for task_id in payload.decode("utf-8", "replace").split("\n"):
                         self._outcomes.fire(task_id)
                 idle = 0.0 if self._outcomes else idle + 1.0
+                if idle >= _WATCH_IDLE and self._outcomes.stop_if_idle():
+                    ended_idle = True
+                    return
         finally:
-            self._outcomes.stopped()
+            if not ended_idle:
+                self._outcomes.stopped()
             listener.close()
 
+
+# Seconds a watcher of outcomes lives on once nobody waits.
+_WATCH_IDLE = 30.0
 
 _FILE_LOCKS = {}
 _FILE_LOCKS_LOCK = threading.Lock()
