@@ -36,6 +36,11 @@ class Running:
         if self.time_limit is not None:
             self.deadline = self.started + self.time_limit
 
+    @property
+    def settled(self):
+        """True once the outcome is being written (or was)."""
+        return self._settled
+
     def settle(self):
         """True once: the caller writes the outcome."""
         with self._lock:
@@ -118,10 +123,10 @@ class Watch:
 
 class Finisher:
     """One thread per listening reader that writes the outcomes of the
-    tasks that ended while it was busy writing others: all those waiting in
-    one call (one transaction, one round trip), so under load a pool thread
-    is free for the next task as soon as its function returns.  While it is
-    idle, a pool thread writes its own outcome."""
+    tasks that ended: all those waiting in one call (one transaction, one
+    round trip), so a pool thread is free for the next task as soon as its
+    function returns.  The only task of an otherwise idle reader writes its
+    own outcome."""
 
     #: The most outcomes written in one call.
     BATCH = 64
@@ -136,12 +141,13 @@ class Finisher:
                                         name="strand-finisher")
         self._thread.start()
 
-    def put(self, running, fields):
+    def put(self, running, fields, alone=False):
         """Queue the outcome of ``running``; False if the caller should
-        write it itself: the finisher has ended, or it is idle (then a
-        hand-over to its thread would only add a wake-up to the latency)."""
+        write it itself: the finisher has ended, or the task ran ``alone``
+        (no other task of the reader runs) while the finisher is idle -- a
+        hand-over to its thread would only add a wake-up to the latency."""
         with self._ready:
-            if self._closing or not (self._pending or self._writing):
+            if self._closing or alone and not (self._pending or self._writing):
                 return False
             self._pending.append((running, fields))
             self._ready.notify()

@@ -209,8 +209,8 @@ class StoreTaskReader(TaskResolver):
                 log.exception("strand: reader %s could not claim from %r", self.name, self.store)
                 self._stop.wait(backoff.next())
                 continue
-            for claim in claims:
-                self._start(claim)
+            if claims:
+                self._start(claims)
 
     def _free_slots(self):
         """Wait until a slot is free (or the reader stops); the free count.
@@ -235,12 +235,13 @@ class StoreTaskReader(TaskResolver):
         self._stop.wait(idle.next())
         return []
 
-    def _start(self, claim):
-        running = self._register(claim)
+    def _start(self, claims):
+        """Run the claimed tasks: one batch of the reader's pool for all."""
+        runnings = [self._register(claim) for claim in claims]
         pool = self._pool
         if pool is None or pool.closed or pool.forked:
             pool = self._pool = _lateral.Pool(self.concurrency, "strand-reader")
-        pool.call(self._execute_claimed, (running,))
+        pool.map(self._execute_claimed, runnings, unpack=False, stop_on_error=False)
 
     def _register(self, claim):
         task_id, record, token = claim
@@ -269,7 +270,9 @@ class StoreTaskReader(TaskResolver):
             fields = None
         if fields is not None and running.settle():
             finisher = self._finisher
-            if finisher is not None and finisher.put(running, fields):
+            with self._slots:
+                alone = len(self._running) <= 1
+            if finisher is not None and finisher.put(running, fields, alone):
                 return  # the finisher writes it, then releases the slot
             self._finish(running, fields)
         elif fields is not None:
@@ -468,7 +471,9 @@ class StoreTaskReader(TaskResolver):
             log.exception("strand: could not renew the claims of reader %s", self.name)
             return
         for task_id in lost:
-            log.warning("strand: the claim on task %s was lost", task_id)
+            task = running[task_id]
+            if not task.settled and task in self.running_tasks():  # not ended meanwhile
+                log.warning("strand: the claim on task %s was lost", task_id)
 
     def _finish(self, running, fields):
         outcome = self._retried(lambda: self._finish_task(running, fields))
