@@ -409,7 +409,7 @@ class StoreTaskReader(TaskResolver):
         retries, delay = _job_options(record)[:2]
         failures = _count(record.get("failures")) + 1
         trace = traceback.format_exc()
-        if failures <= retries:
+        if failures <= retries and not running.timed_out:  # a timed-out task is not retried
             wait = delay * 2 ** (failures - 1)
             log.warning("strand: task %s (%s) failed (%s: %s); retry %d of %d in %g s",
                         running.task_id, running.name, type(exc).__qualname__, exc,
