@@ -109,7 +109,8 @@ def test_a_thread_task_over_its_time_limit_is_marked_error(store, tmp_path):
 def test_a_process_task_over_its_time_limit_is_killed(tmp_path):
     store = strand.SqliteStore(tmp_path / "p.db")
     pid_file = str(tmp_path / "pid")
-    writer = strand.StoreTaskWriter(jobs.write_pid_and_sleep, store, time_limit=1.0,
+    # the limit leaves time for a busy machine to start the forkserver and the child
+    writer = strand.StoreTaskWriter(jobs.write_pid_and_sleep, store, time_limit=5.0,
                                     run_in="process")
     task = writer(pid_file, 120)
     with _reader(store, jobs.write_pid_and_sleep) as reader:

@@ -1,6 +1,7 @@
 """StoreTaskReader: claims tasks from a store, runs them, writes the outcome."""
 import atexit
 import logging
+import multiprocessing
 import os
 import socket
 import threading
@@ -28,6 +29,10 @@ _listening = weakref.WeakSet()
 
 #: error_type of a task that ran longer than its ``time_limit``.
 TIME_LIMIT = "TimeLimitExceeded"
+
+# How a run_in='process' task's child is started.
+_PROCESS_START = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() \
+    else None
 
 # What a retried task's record keeps of its failures.
 _RETRY_FIELDS = ("failures", "last_error_type", "last_error_message", "last_error")
@@ -397,7 +402,9 @@ class StoreTaskReader(TaskResolver):
 
     def _run_in_process(self, running, func, args, kwargs):
         from .process import MultiprocessTaskrunner
-        handle = MultiprocessTaskrunner(func)(*args, **kwargs)
+        # not fork: the reader has threads (a lock one of them holds would
+        # stay held in the child); the forkserver forks from a clean process
+        handle = MultiprocessTaskrunner(func, mp_context=_PROCESS_START)(*args, **kwargs)
         running.process = handle
         if running.timed_out:  # the limit passed while the child started
             handle.process.kill()
