@@ -1,11 +1,12 @@
-"""Smoke tests of bench/bench_core.py, bench/bench_async.py and bench/soak.py:
-they run end to end.
+"""Smoke tests of bench/bench_core.py, bench/bench_async.py, bench/bench_strand.py
+and bench/soak.py: they run end to end.
 
 No timing is asserted (the machine is shared and noisy); only that every
 measurement ran for this project and ThreadPoolExecutor and was reported.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -90,3 +91,27 @@ def test_bench_async_quick_run_reports_every_contender_and_ratio(tmp_path):
     assert len(ratios) == 2 and all(line.endswith(("PASS", "MISS")) for line in ratios)
     figures = json.loads(json_path.read_text())["figures"]
     assert all(entry["best"] > 0 for entry in figures.values()), figures
+
+
+def test_bench_strand_quick_run_reports_every_row(tmp_path):
+    # --skip-huey: huey lives in a virtualenv of its own, not in the test one
+    bench = os.path.join(os.path.dirname(BENCH), "bench_strand.py")
+    json_path = tmp_path / "strand.json"
+    proc = subprocess.run([sys.executable, bench, "--quick", "--skip-huey", "--json",
+                           str(json_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "error" not in proc.stdout, proc.stdout
+    lines = proc.stdout.splitlines()
+    backends = ["sqlite"] + (["redis"] if shutil.which("redis-server") else [])
+    for backend in backends:
+        for name in ("drain, 8-way", "drain, strand / huey", "latency p50", "latency p99",
+                     "makespan"):
+            assert any(f"{backend}: {name}" in line for line in lines), proc.stdout
+    for line in lines:
+        if ": latency p50" in line or ": makespan 20 ms" in line:
+            assert line.rstrip().endswith(("PASS", "MISS")), line
+    figures = json.loads(json_path.read_text())["figures"]
+    measured = {(f["kind"], f["backend"]) for f in figures
+                if f["library"] == "strand" and "error" not in f}
+    assert measured == {(kind, backend) for kind in ("drain", "latency", "makespan")
+                        for backend in backends}

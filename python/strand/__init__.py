@@ -19,7 +19,7 @@ from .process import MultiprocessTaskrunner, ProcessTaskHandle, RemoteTraceback,
 from .reader import StoreTaskReader, TaskRefused
 from .registry import TaskRegistry, register_task, registry
 from .serialization import Serializer, get_serializer, register_serializer
-from .stores import MappingTaskQueue, RedisStore, SqliteStore, open_store
+from .stores import MappingTaskQueue, RedisStore, SqliteStore, StoreUnavailable, open_store
 from .task_dispatcher import TaskDispatcher
 from .threads import ThreadTaskrunner, thread_pool
 from .writer import SignatureError, StoreTask, StoreTaskError, StoreTaskWriter
@@ -29,7 +29,7 @@ __all__ = [
     "CoroutineTaskrunner", "Dispatch", "ERROR", "Handle", "MappingTaskQueue",
     "MultiprocessTaskrunner", "NEW", "ProcessTaskHandle", "RUNNING", "RedisStore",
     "RemoteTraceback", "STATUSES", "Serializer", "SignatureError", "SqliteStore",
-    "StoreTask", "StoreTaskError", "StoreTaskReader", "StoreTaskWriter", "TARGETS",
+    "StoreTask", "StoreTaskError", "StoreTaskReader", "StoreTaskWriter", "StoreUnavailable", "TARGETS",
     "TaskDispatcher", "TaskHandle", "TaskProcessError", "TaskRefused", "TaskRegistry",
     "Taskrunner", "ThreadTaskrunner", "as_task", "constants", "dispatch", "get_serializer",
     "open_store", "register_serializer", "register_task", "registry", "run_process",

@@ -1,6 +1,7 @@
 """StoreTaskReader: claims tasks from a store, runs them, writes the outcome."""
 import atexit
 import logging
+import multiprocessing
 import os
 import socket
 import threading
@@ -11,46 +12,70 @@ import weakref
 
 import _lateral
 
-from ._util import is_one_shot, merge_kwargs, optional_callable
-from .base import unwrap
-from .handles import COMPLETE, ERROR, status_fields
+from ._resolve import TaskRefused, TaskResolver, verify_record
+from ._running import Backoff, Finisher, Running, Watch
+from ._util import is_one_shot, optional_callable
+from .handles import COMPLETE, NEW, status_fields
 from .registry import TaskRegistry, registry
-from .serialization import get_serializer, secret_key, verify
+from .serialization import secret_key
 from .stores import open_store, task_queue
+from .stores._records import error_fields
 from .stores.mapping import MappingTaskQueue
-from .writer import SIGNED_FIELDS, result_signature
+from .writer import result_signature
 
 log = logging.getLogger("strand")
 
 _listening = weakref.WeakSet()
 
+#: error_type of a task that ran longer than its ``time_limit``.
+TIME_LIMIT = "TimeLimitExceeded"
 
-class TaskRefused(Exception):
-    """A reader would not run a task (unknown function, missing or wrong
-    signature...); the task is marked ``error`` with this reason."""
+# How a run_in='process' task's child is started.
+_PROCESS_START = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() \
+    else None
+
+# What a retried task's record keeps of its failures.
+_RETRY_FIELDS = ("failures", "last_error_type", "last_error_message", "last_error")
+
+# The longest an idle listening reader blocks in the store before it looks
+# at its stop event again.
+_MAX_BLOCK = 1.0
 
 
-class StoreTaskReader:
+class StoreTaskReader(TaskResolver):
     """Runs the tasks written to ``store`` (see ``StoreTaskWriter``).
 
     A task's function is resolved, in order, by ``get_task_func(record)``,
     by name in ``functions`` (a mapping of names to functions, an iterable
     of functions or a :class:`TaskRegistry`; default :data:`strand.registry`),
     and last from the record's pickled ``func`` -- only when the reader has
-    ``secret`` and the record's HMAC signature matches it.  A reader never
-    runs code it was not given by its own process: any other task, and any
-    record whose signature does not match, is marked ``error`` with the
-    reason and nothing runs.  ``require_signature=True`` refuses unsigned
-    records too.
+    ``secret`` and the record's HMAC signature matches it (and the key the
+    record was found under).  A reader never runs code it was not given by
+    its own process: any other task, and any record whose signature does not
+    match, is marked ``error`` with the reason and nothing runs.
+    ``require_signature=True`` refuses unsigned records too.
 
-    ``listen()`` starts a background thread that polls the store (backing
-    off from ``poll_interval`` to ``max_poll_interval`` while idle), claims
-    each task exactly once among all readers, runs it and writes ``status``
-    (``running``, then ``complete`` or ``error``), ``result`` or ``error``
-    (the traceback) back.  ``stop()`` ends it.  Tasks run one at a time per
-    reader; use several readers for more.  ``lease``: seconds a claim on a
-    Sqlite or Redis store lasts without renewal (renewed while the task
-    runs); a task whose reader died runs again after it.
+    ``listen()`` starts a background thread that claims tasks -- up to
+    ``concurrency`` at once, several per round trip -- and runs them on a
+    ``_lateral.Pool`` of ``concurrency`` threads of its own, holding up to
+    ``prefetch`` more claimed ahead (default: ``concurrency`` when it is
+    more than 1, else 0) so that a freed thread starts the next task
+    without a round trip; one finisher thread writes the outcomes of the
+    tasks that ended in one call; an idle reader
+    blocks in the store (Redis ``XREADGROUP BLOCK``, a wake-up socket for
+    SQLite) instead of polling.  Each task is claimed exactly once among all
+    readers; the reader writes ``status`` (``running``, then ``complete`` or
+    ``error``), ``result`` or ``error`` (the traceback) back, and logs one
+    line per outcome on the ``strand`` logger.  ``stop()`` stops claiming
+    and waits for the running tasks.  ``lease``: seconds a claim on a Sqlite
+    or Redis store lasts without renewal (one watch thread renews all the
+    reader's claims); a task whose reader died runs again after it.
+
+    A record's ``retries``/``retry_delay`` queue a failed task again after
+    ``retry_delay * 2 ** (failures - 1)`` seconds; ``time_limit`` marks a
+    task still running after that many seconds ``error``
+    (``TimeLimitExceeded``; a process task, ``run_in='process'``, is
+    killed); ``result_ttl`` removes the record that long after it ended.
 
     While the store cannot be reached (a Redis server restarts: the errors
     in the store's ``connection_errors``) the listening reader keeps trying,
@@ -62,8 +87,9 @@ class StoreTaskReader:
     """
 
     def __init__(self, store, get_task_func=None, *, functions=None, secret=None,
-                 require_signature=False, lease=30.0, poll_interval=0.01,
-                 max_poll_interval=0.5, max_reconnect_interval=2.0, name=None):
+                 require_signature=False, lease=30.0, concurrency=1, prefetch=None,
+                 poll_interval=0.01, max_poll_interval=0.5, max_reconnect_interval=2.0,
+                 name=None):
         self.store = open_store(store)
         self._queue = task_queue(self.store)
         self.get_task_func = optional_callable(get_task_func, "get_task_func")
@@ -73,6 +99,10 @@ class StoreTaskReader:
         if self.require_signature and self._key is None:
             raise ValueError("require_signature=True needs secret=")
         self.lease = _positive(lease, "lease", allow_none=True)
+        self.concurrency = _lateral.check_workers(concurrency, "concurrency")
+        if prefetch is None:  # a one-at-a-time reader claims only the task it runs
+            prefetch = self.concurrency if self.concurrency > 1 else 0
+        self.prefetch = _prefetch(prefetch)
         self.poll_interval = _positive(poll_interval, "poll_interval")
         self.max_poll_interval = max(self.poll_interval,
                                      _positive(max_poll_interval, "max_poll_interval"))
@@ -80,11 +110,18 @@ class StoreTaskReader:
             self.max_poll_interval, _positive(max_reconnect_interval, "max_reconnect_interval"))
         self._connection_errors = tuple(getattr(self._queue, "connection_errors", ()))
         self._unreachable_since = None
+        self._outage_lock = threading.Lock()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.completed = 0
         self.failed = 0
         self._stop = threading.Event()
         self._thread = None
+        self._pool = None
+        self._running = {}
+        self._slots = threading.Condition(threading.Lock())
+        self._watch = Watch(self)
+        self._finisher = None
+        self._renews = self.lease is not None and not isinstance(self._queue, MappingTaskQueue)
 
     def __repr__(self):
         state = "listening" if self.listening else "stopped"
@@ -94,14 +131,15 @@ class StoreTaskReader:
 
     @property
     def listening(self):
-        """True while the polling thread runs."""
+        """True while the claiming thread runs."""
         return self._thread is not None and self._thread.is_alive()
 
     def listen(self):
-        """Start polling the store in a background (daemon) thread; returns self."""
+        """Start claiming in a background (daemon) thread; returns self."""
         if self.listening:
             return self
         self._stop.clear()
+        self._finisher = Finisher(self._finish_batch)
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name=f"strand-reader-{self.name}")
         self._thread.start()
@@ -109,18 +147,37 @@ class StoreTaskReader:
         return self
 
     def stop(self, timeout=None):
-        """Stop polling; waits (up to ``timeout`` seconds) for the task being
-        run to finish.  Returns True if the thread has ended."""
+        """Stop claiming; wait (up to ``timeout`` seconds) for the running
+        tasks to finish.  Returns True if the reader has ended."""
         timeout = _lateral.check_timeout(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
         self._stop.set()
+        with self._slots:
+            self._slots.notify_all()
+        wake = getattr(self._queue, "wake_readers", None)
+        if wake is not None and self.listening:
+            wake()  # a reader blocked in the store looks at its stop event now
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
-        ended = thread is None or not thread.is_alive()
+        ended = (thread is None or not thread.is_alive()) and self._drain(deadline)
         if ended:
             _listening.discard(self)
+            self._watch.close()
+            if self._finisher is not None:
+                self._finisher.close()
             self._forget()
         return ended
+
+    def _drain(self, deadline):
+        """Wait for the running tasks (up to ``deadline``); True if none is left."""
+        with self._slots:
+            while self._running:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._slots.wait(remaining)
+        return True
 
     def __enter__(self):
         return self.listen()
@@ -139,51 +196,173 @@ class StoreTaskReader:
                           exc_info=True)
 
     def _loop(self):
-        interval = self.poll_interval
+        backoff = Backoff(self.poll_interval, self.max_reconnect_interval)
+        idle = Backoff(self.poll_interval, self.max_poll_interval)
         while not self._stop.is_set():
-            ceiling = self.max_poll_interval
+            free = self._free_slots()
+            if not free:
+                continue
             try:
-                claimed = self.run_once()
+                claims = self._claim(free, idle)
                 self._reached()
+                backoff.reset()
             except self._connection_errors as exc:
                 self._unreachable(exc)
-                claimed, ceiling = False, self.max_reconnect_interval
-            except Exception:
-                log.exception("strand: reader %s could not poll %r", self.name, self.store)
-                claimed = False
-            if claimed:
-                interval = self.poll_interval
+                self._stop.wait(backoff.next())
                 continue
-            self._stop.wait(interval)
-            interval = min(interval * 2, ceiling)
+            except Exception:
+                log.exception("strand: reader %s could not claim from %r", self.name, self.store)
+                self._stop.wait(backoff.next())
+                continue
+            if claims:
+                self._start(claims)
+
+    def _free_slots(self):
+        """Wait until a slot is free (or the reader stops); the free count.
+        A slot is a pool thread or a place in the pool's queue (``prefetch``):
+        a task claimed ahead starts as soon as a thread is free."""
+        capacity = self.concurrency + self.prefetch
+        with self._slots:
+            while len(self._running) >= capacity and not self._stop.is_set():
+                self._slots.wait()
+            return 0 if self._stop.is_set() else capacity - len(self._running)
+
+    def _claim(self, count, idle):
+        claim_tasks = getattr(self._queue, "claim_tasks", None)
+        if claim_tasks is not None:
+            wait = min(self.max_poll_interval, _MAX_BLOCK)
+            return claim_tasks(self.name, self.lease, count, wait=wait, stop=self._stop)
+        # a store of the older protocol: one claim per call, polled
+        claim = self._queue.claim_task(self.name, self.lease)
+        if claim is not None:
+            idle.reset()
+            return [claim]
+        self._stop.wait(idle.next())
+        return []
+
+    def _start(self, claims):
+        """Run the claimed tasks: one batch of the reader's pool for all."""
+        runnings = [self._register(claim) for claim in claims]
+        pool = self._pool
+        if pool is None or pool.closed or pool.forked:
+            pool = self._pool = _lateral.Pool(self.concurrency, "strand-reader")
+        pool.map(self._execute_claimed, runnings, unpack=False, stop_on_error=False)
+
+    def _register(self, claim):
+        task_id, record, token = claim
+        running = Running(task_id, record, token, _time_limit(record))
+        with self._slots:
+            self._running[task_id] = running
+        if self._renews:
+            self._watch.start()
+        return running
+
+    def _execute_claimed(self, running):
+        """A pool thread's call for a task the listening reader claimed."""
+        if self._stop.is_set() and self._give_back(running):
+            self._release(running)  # claimed ahead, not started: another reader runs it
+            return
+        self._execute(running)
+
+    def _execute(self, running):
+        running.begin()
+        if running.deadline is not None:
+            self._watch.start()  # the watch thread wakes for the new deadline
+        try:
+            fields = self._run(running)
+        except BaseException:
+            log.exception("strand: reader %s failed on task %s", self.name, running.task_id)
+            fields = None
+        if fields is not None and running.settle():
+            finisher = self._finisher
+            with self._slots:
+                alone = len(self._running) <= 1
+            if finisher is not None and finisher.put(running, fields, alone):
+                return  # the finisher writes it, then releases the slot
+            self._finish(running, fields)
+        elif fields is not None:
+            log.info("strand: task %s (%s) returned after its time limit; its outcome "
+                     "was dropped", running.task_id, running.name)
+        self._release(running)
+
+    def _give_back(self, running):
+        release_task = getattr(self._queue, "release_task", None)
+        if release_task is None:
+            return False
+        try:
+            return release_task(running.task_id, running.token)
+        except Exception as exc:  # then it runs here after all
+            log.debug("strand: could not give task %s back: %s", running.task_id, exc)
+            return False
+
+    def _release(self, running):
+        with self._slots:
+            self._running.pop(running.task_id, None)
+            self._slots.notify_all()
+        if not self.listening:
+            self._watch.close()
+
+    def _finish_batch(self, batch):
+        """The finisher's call: write ``batch`` (``(running, fields)`` pairs)
+        in one call of the store when it can, then release the slots."""
+        try:
+            finish_tasks = getattr(self._queue, "finish_tasks", None)
+            if len(batch) > 1 and finish_tasks is not None:
+                self._finish_together(finish_tasks, batch)
+            else:
+                for running, fields in batch:
+                    self._finish(running, fields)
+        finally:
+            for running, _ in batch:
+                self._release(running)
+
+    def _finish_together(self, finish_tasks, batch):
+        outcomes = [(running.task_id, running.token, fields) for running, fields in batch]
+        try:
+            written = self._retried(lambda: finish_tasks(outcomes))
+        except (TypeError, ValueError):  # a result the store cannot hold: one at a time
+            for running, fields in batch:
+                self._finish(running, fields)
+            return
+        if written is None:
+            for running, _ in batch:
+                self._stopped_before_writing(running)
+            return
+        for (running, fields), done in zip(batch, written):
+            self._written(running, fields, done)
+
+    def running_tasks(self):
+        """The tasks this reader runs now (a list of ``Running``)."""
+        with self._slots:
+            return list(self._running.values())
 
     # --- an unreachable store ----------------------------------------------
 
     def _unreachable(self, exc):
-        if self._unreachable_since is None:
+        with self._outage_lock:
+            if self._unreachable_since is not None:
+                return
             self._unreachable_since = time.monotonic()
-            log.warning("strand: reader %s cannot reach %r (%s: %s); retrying every %g s "
-                        "at most", self.name, self.store, type(exc).__name__, exc,
-                        self.max_reconnect_interval)
+        log.warning("strand: reader %s cannot reach %r (%s: %s); retrying every %g s "
+                    "at most", self.name, self.store, type(exc).__name__, exc,
+                    self.max_reconnect_interval)
 
     def _reached(self):
-        since = self._unreachable_since
+        with self._outage_lock:
+            since, self._unreachable_since = self._unreachable_since, None
         if since is not None:
-            self._unreachable_since = None
             log.warning("strand: reader %s reached %r again after %.1f s", self.name,
                         self.store, time.monotonic() - since)
 
     # --- running tasks -----------------------------------------------------
 
     def run_once(self):
-        """Claim one task, run it and write its outcome; False if none was waiting."""
+        """Claim one task, run it in this thread and write its outcome;
+        False if none was waiting."""
         claim = self._queue.claim_task(self.name, self.lease)
         if claim is None:
             return False
-        task_id, record, token = claim
-        with _Heartbeat(self._queue, task_id, token, self.lease, self._connection_errors):
-            fields = self._run(task_id, record)
-        self._finish(task_id, token, fields)
+        self._execute(self._register(claim))
         return True
 
     def run_pending(self, limit=None):
@@ -197,62 +376,172 @@ class StoreTaskReader:
             count += 1
         return count
 
-    def _run(self, task_id, record):
+    def _run(self, running):
+        task_id, record = running.task_id, running.record
         try:
-            func = self._resolve(record)
+            func = self._resolve(task_id, record)
             args, kwargs = self._arguments(record, func)
-        except TaskRefused as exc:
-            log.warning("strand: reader %s refused task %s: %s", self.name, task_id, exc)
-            return _error_fields("TaskRefused", str(exc), f"TaskRefused: {exc}\n")
+            _job_options(record)
+        except Exception as exc:  # a malformed record is refused, whatever it broke
+            reason = str(exc) if isinstance(exc, TaskRefused) else \
+                f"the record could not be read: {type(exc).__name__}: {exc}"
+            log.warning("strand: reader %s refused task %s: %s", self.name, task_id, reason)
+            return error_fields("TaskRefused", reason, f"TaskRefused: {reason}\n")
         try:
-            result = func(*args, **kwargs)
+            if record.get("run_in") == "process":
+                result = self._run_in_process(running, func, args, kwargs)
+            else:
+                result = func(*args, **kwargs)
             if is_one_shot(result):
                 result = list(result)  # a generator cannot be stored; its items can
-            return {**status_fields(COMPLETE), "finished": time.time(),
-                    **self._encode_result(task_id, record, result)}
+            fields = {**status_fields(COMPLETE), "finished": time.time(),
+                      **self._encode_result(task_id, record, result)}
         except Exception as exc:
-            return _error_fields(type(exc).__qualname__, str(exc), traceback.format_exc())
+            return self._failure(running, exc)
+        return self._expiring(record, self._counted(record, fields))
 
-    def _finish(self, task_id, token, fields):
-        outcome = self._write_outcome(task_id, token, fields)
-        if outcome is None:
-            log.warning("strand: reader %s stopped before it could write the outcome of task "
-                        "%s (the store is unreachable); the task will run again after its "
-                        "lease", self.name, task_id)
+    def _run_in_process(self, running, func, args, kwargs):
+        from .process import MultiprocessTaskrunner
+        # not fork: the reader has threads (a lock one of them holds would
+        # stay held in the child); the forkserver forks from a clean process
+        handle = MultiprocessTaskrunner(func, mp_context=_PROCESS_START)(*args, **kwargs)
+        running.process = handle
+        if running.timed_out:  # the limit passed while the child started
+            handle.process.kill()
+        return handle.result()
+
+    def _failure(self, running, exc):
+        """The outcome of a failed run: queued again while retries are left."""
+        record = running.record
+        retries, delay = _job_options(record)[:2]
+        failures = _count(record.get("failures")) + 1
+        trace = traceback.format_exc()
+        if failures <= retries and not running.timed_out:  # a timed-out task is not retried
+            wait = delay * 2 ** (failures - 1)
+            log.warning("strand: task %s (%s) failed (%s: %s); retry %d of %d in %g s",
+                        running.task_id, running.name, type(exc).__qualname__, exc,
+                        failures, retries, wait)
+            now = time.time()
+            return {**status_fields(NEW), "failed_at": now, "eta": now + wait,
+                    "failures": failures,
+                    "last_error_type": type(exc).__qualname__, "last_error_message": str(exc),
+                    "last_error": trace}
+        fields = {**error_fields(type(exc).__qualname__, str(exc), trace), "failures": failures}
+        return self._expiring(record, fields)
+
+    @staticmethod
+    def _counted(record, fields):
+        """A success after failures keeps their count and the last error."""
+        if not _count(record.get("failures")):
+            return fields
+        return {**fields, **{name: record.get(name) for name in _RETRY_FIELDS}}
+
+    @staticmethod
+    def _expiring(record, fields):
+        ttl = _job_options(record)[3]
+        return fields if ttl is None else {**fields, "expires": fields["finished"] + ttl}
+
+    def time_out(self, running):
+        """``running`` outlived its time limit: mark it ``error`` now (a
+        process task is killed; a thread cannot be stopped from outside, so
+        it is left to return, and what it returns is dropped)."""
+        running.timed_out = True
+        if running.process is not None:
+            running.process.process.kill()
+        if not running.settle():
             return
-        written, status = outcome
+        how = "its process was killed" if running.process is not None else \
+            "its thread was left to finish; its outcome will be dropped"
+        message = f"the task ran longer than its time_limit of {running.time_limit:g} s ({how})"
+        fields = self._expiring(running.record, error_fields(TIME_LIMIT, message,
+                                                       f"{TIME_LIMIT}: {message}\n"))
+        threading.Thread(target=self._finish, args=(running, fields), daemon=True,
+                         name=f"strand-timeout-{running.task_id}").start()
+
+    def renew_claims(self):
+        """Renew the leases of every running task (the watch thread calls it)."""
+        running = {task.task_id: task for task in self.running_tasks() if not task.timed_out}
+        if not self._renews or not running:
+            return
+        claims = [(task_id, task.token) for task_id, task in running.items()]
+        try:
+            renew_tasks = getattr(self._queue, "renew_tasks", None)
+            if renew_tasks is not None:
+                lost = renew_tasks(claims, self.lease, reader=self.name)
+            else:
+                lost = [task_id for task_id, token in claims
+                        if not self._queue.renew_task(task_id, token, self.lease)]
+        except self._connection_errors as exc:  # the reader reports the outage itself
+            log.debug("strand: could not renew the claims of reader %s: %s", self.name, exc)
+            return
+        except Exception:
+            log.exception("strand: could not renew the claims of reader %s", self.name)
+            return
+        for task_id in lost:
+            task = running[task_id]
+            if not task.settled and task in self.running_tasks():  # not ended meanwhile
+                log.warning("strand: the claim on task %s was lost", task_id)
+
+    def _finish(self, running, fields):
+        outcome = self._retried(lambda: self._finish_task(running, fields))
+        if outcome is None:
+            self._stopped_before_writing(running)
+        else:
+            self._written(running, outcome[1], outcome[0])
+
+    def _stopped_before_writing(self, running):
+        log.warning("strand: reader %s stopped before it could write the outcome of task "
+                    "%s (the store is unreachable); the task will run again after its "
+                    "lease", self.name, running.task_id)
+
+    def _written(self, running, fields, written):
         if not written:
             log.warning("strand: reader %s lost its claim on task %s (its lease expired); "
-                        "its outcome was not written", self.name, task_id)
-        elif status == COMPLETE:
-            self.completed += 1
+                        "its outcome was not written", self.name, running.task_id)
         else:
-            self.failed += 1
+            self._log_outcome(running, fields)
 
-    def _write_outcome(self, task_id, token, fields):
-        """``(written, status)`` from ``finish_task``, tried again while the
-        store is unreachable (a repeated finish is harmless); None if the
-        reader was stopped first."""
-        interval = self.poll_interval
+    def _log_outcome(self, running, fields):
+        status = fields["status"]
+        if status == COMPLETE:
+            self.completed += 1
+            log.info("strand: task %s (%s) complete in %.1f ms (attempt %s)", running.task_id,
+                     running.name, (time.monotonic() - running.started) * 1000,
+                     running.record.get("attempts", 1))
+        elif status != NEW:
+            self.failed += 1
+            if fields.get("error_type") not in ("TaskRefused", TIME_LIMIT):  # logged already
+                log.warning("strand: task %s (%s) failed: %s: %s", running.task_id,
+                            running.name, fields.get("error_type"),
+                            fields.get("error_message"))
+            elif fields.get("error_type") == TIME_LIMIT:
+                log.warning("strand: task %s (%s) marked error: %s", running.task_id,
+                            running.name, fields.get("error_message"))
+
+    def _retried(self, write):
+        """``write()``, tried again while the store is unreachable (a repeated
+        finish is harmless); None if the reader was stopped first."""
+        backoff = Backoff(self.poll_interval, self.max_reconnect_interval)
         while True:
             try:
-                outcome = self._finish_task(task_id, token, fields)
+                outcome = write()
             except self._connection_errors as exc:
                 self._unreachable(exc)
-                if self._stop.wait(interval):
+                if self._stop.wait(backoff.next()):
                     return None
-                interval = min(interval * 2, self.max_reconnect_interval)
             else:
                 self._reached()
                 return outcome
 
-    def _finish_task(self, task_id, token, fields):
+    def _finish_task(self, running, fields):
+        task_id, token = running.task_id, running.token
         try:
-            return self._queue.finish_task(task_id, token, fields), fields["status"]
+            return self._queue.finish_task(task_id, token, fields), fields
         except (TypeError, ValueError) as exc:  # the result could not be encoded
-            fields = _error_fields(type(exc).__qualname__, f"the result could not be stored: {exc}",
-                                   traceback.format_exc())
-            return self._queue.finish_task(task_id, token, fields), fields["status"]
+            fields = self._expiring(running.record, error_fields(
+                type(exc).__qualname__, f"the result could not be stored: {exc}",
+                traceback.format_exc()))
+            return self._queue.finish_task(task_id, token, fields), fields
 
     def _encode_result(self, task_id, record, result):
         serializer = self._serializer(record.get("serializer"))
@@ -264,113 +553,42 @@ class StoreTaskReader:
             fields["result_signature"] = result_signature(self._key, task_id, data)
         return fields
 
-    # --- the security rules --------------------------------------------------
 
-    def _resolve(self, record):
-        self._check_signature(record)
-        if self.get_task_func is not None:
-            return self._from_get_task_func(record)
-        try:
-            func = self.functions.resolve(record)
-        except LookupError as exc:
-            raise TaskRefused(str(exc)) from None
-        if func is not None:
-            return func
-        if record.get("func") is not None:
-            return self._load_function(record)
-        raise TaskRefused(f"no function named {record.get('name')!r} is known to this reader "
-                          "(register it with strand.register_task, or pass functions= or "
-                          "get_task_func=)")
-
-    def _from_get_task_func(self, record):
-        try:
-            func = self.get_task_func(record)
-        except Exception as exc:
-            raise TaskRefused(f"get_task_func failed: {type(exc).__name__}: {exc}") from None
-        if not callable(func):
-            raise TaskRefused(f"get_task_func returned {func!r} for {record.get('name')!r}, "
-                              "not a function")
-        return func
-
-    def _check_signature(self, record):
-        signature = record.get("signature")
-        if signature is None:
-            if self.require_signature:
-                raise TaskRefused("the record is not signed and this reader requires signatures")
-            return
-        if self._key is not None and not verify_record(self._key, record):
-            raise TaskRefused("the record does not match its signature: it was altered, or "
-                              "signed with another secret; nothing was run")
-
-    def _signed(self, record, what):
-        """Refuse ``what`` (pickled code or data) unless the record is signed
-        with this reader's secret (_check_signature verified a signature)."""
-        if self._key is None:
-            raise TaskRefused(f"the task carries {what}; this reader loads one only when "
-                              "created with secret= and the record is signed with it")
-        if record.get("signature") is None:
-            raise TaskRefused(f"the task carries {what} but the record is not signed")
-
-    def _load_function(self, record):
-        self._signed(record, "a pickled function")
-        serializer = self._serializer(record.get("func_serializer") or "dill")
-        try:
-            func = unwrap(serializer.loads(record["func"]))
-        except Exception as exc:
-            raise TaskRefused(f"the pickled function could not be loaded: {exc!r}") from None
-        if not callable(func):
-            raise TaskRefused(f"the pickled function is a {type(func).__name__}, not callable")
-        return func
-
-    def _arguments(self, record, func):
-        """The call's ``(args, kwargs)``: the record's ``init_args`` and
-        ``args``, ``init_kwargs`` and ``kwargs``, as the writer's runner
-        would have merged them."""
-        serializer = self._serializer(record.get("serializer"))
-        if serializer is not None and not serializer.trusted:
-            self._signed(record, f"{serializer.name}-serialized arguments")
-        init_args = self._field(record, "init_args", serializer, [])
-        args = self._field(record, "args", serializer, [])
-        init_kwargs = self._field(record, "init_kwargs", serializer, {})
-        kwargs = self._field(record, "kwargs", serializer, {})
-        if not all(isinstance(value, (list, tuple)) for value in (init_args, args)) or \
-                not all(isinstance(value, dict) for value in (init_kwargs, kwargs)):
-            raise TaskRefused("the record's init_args and args must be lists and its "
-                              "init_kwargs and kwargs dicts")
-        try:
-            return [*init_args, *args], merge_kwargs(init_kwargs, kwargs, func)
-        except TypeError as exc:
-            raise TaskRefused(str(exc)) from None
-
-    @staticmethod
-    def _field(record, name, serializer, empty):
-        value = record.get(name)
-        if value is None:  # a record from before init_args, or written by hand
-            return empty
-        if serializer is None:
-            return value
-        try:
-            return serializer.loads(value)
-        except Exception as exc:
-            raise TaskRefused(f"the arguments could not be loaded: {exc!r}") from None
-
-    @staticmethod
-    def _serializer(name):
-        try:
-            return get_serializer(name)
-        except (TypeError, ValueError) as exc:
-            raise TaskRefused(str(exc)) from None
+def _count(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def verify_record(key, record):
-    """True when the record's signature matches its signed fields."""
-    return verify(key, {name: record.get(name) for name in SIGNED_FIELDS},
-                  record.get("signature"))
+def _number(record, name, default=None):
+    value = record.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise TaskRefused(f"the record's {name} must be a number >= 0, got {value!r}")
+    return value
 
 
-def _error_fields(error_type, message, trace):
-    return {**status_fields(ERROR), "finished": time.time(), "error_type": error_type,
-            "error_message": message, "error": trace}
+def _job_options(record):
+    """``(retries, retry_delay, time_limit, result_ttl)`` of a record."""
+    retries = _number(record, "retries", 0)
+    if retries != int(retries):
+        raise TaskRefused(f"the record's retries must be an int, got {retries!r}")
+    return (int(retries), _number(record, "retry_delay", 1.0), _number(record, "time_limit"),
+            _number(record, "result_ttl"))
+
+
+def _prefetch(value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"prefetch must be an int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"prefetch must be at least 0, got {value!r}")
+    return value
+
+
+def _time_limit(record):
+    try:
+        return _job_options(record)[2]
+    except TaskRefused:
+        return None  # refused when it runs
 
 
 def _positive(value, what, allow_none=False):
@@ -386,46 +604,7 @@ def _positive(value, what, allow_none=False):
     return float(value)
 
 
-class _Heartbeat:
-    """Renews a claim's lease every third of it while the task runs."""
-
-    def __init__(self, queue, task_id, token, lease, connection_errors):
-        self._active = lease is not None and not isinstance(queue, MappingTaskQueue)
-        self._args = (task_id, token, lease)
-        self._queue = queue
-        self._connection_errors = connection_errors
-        self._lease = lease
-        self._done = threading.Event()
-        self._thread = None
-
-    def __enter__(self):
-        if self._active:
-            self._thread = threading.Thread(target=self._beat, daemon=True,
-                                            name="strand-heartbeat")
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join()
-        return False
-
-    def _beat(self):
-        failing = False
-        while not self._done.wait(self._lease / 3):
-            try:
-                if not self._queue.renew_task(*self._args):
-                    log.warning("strand: the claim on task %s was lost", self._args[0])
-                    return
-                failing = False
-            except self._connection_errors as exc:
-                if not failing:  # once per outage; the reader reports the outage itself
-                    log.debug("strand: could not renew the claim on task %s: %s",
-                              self._args[0], exc)
-                failing = True
-            except Exception:
-                log.exception("strand: could not renew the claim on task %s", self._args[0])
+__all__ = ["StoreTaskReader", "TaskRefused", "TIME_LIMIT", "verify_record"]
 
 
 @atexit.register

@@ -7,16 +7,23 @@ import uuid
 
 from ._util import func_name, qualified_name
 from .base import Taskrunner, unwrap
-from .handles import COMPLETE, ERROR, NEW, Handle, status_fields
+from .handles import COMPLETE, ERROR, NEW, CancelledTask, Handle, status_fields
 from .registry import registry
 from .serialization import get_serializer, secret_key, sign, verify
-from .stores import open_store
+from .stores import SAFETY_INTERVAL, mapping_changed, open_store, outcome_waiter, task_queue
 
 log = logging.getLogger("strand")
 
 #: The record fields covered by a task's HMAC signature.
 SIGNED_FIELDS = ("id", "name", "qualname", "func", "func_serializer", "init_args",
-                 "init_kwargs", "args", "kwargs", "serializer")
+                 "init_kwargs", "args", "kwargs", "serializer", "run_in", "retries",
+                 "retry_delay", "time_limit", "result_ttl")
+
+#: The job options a writer (or one ``submit``) puts in its records.
+JOB_OPTIONS = ("retries", "retry_delay", "time_limit", "result_ttl")
+
+#: Where a reader runs a task: ``run_in='thread'`` (a pool thread) or ``'process'``.
+RUN_IN = ("thread", "process")
 
 
 class StoreTaskError(Exception):
@@ -81,9 +88,15 @@ class StoreTaskWriter(Taskrunner):
 
     def __init__(self, func, store=None, *init_args, read_store=None, pickle_func=False,
                  get_result=None, serializer=None, secret=None, reader_kwargs=None,
+                 retries=0, retry_delay=1.0, time_limit=None, result_ttl=None, run_in="thread",
                  on_iter=None, on_end=None, on_error=None, safety_checks=True, **init_kwargs):
         super().__init__(func, *init_args, on_iter=on_iter, on_end=on_end, on_error=on_error,
                          safety_checks=safety_checks, **init_kwargs)
+        self.options = _job_options(retries=retries, retry_delay=retry_delay,
+                                    time_limit=time_limit, result_ttl=result_ttl)
+        if run_in not in RUN_IN:
+            raise ValueError(f"run_in must be one of {RUN_IN}, got {run_in!r}")
+        self.run_in = run_in
         if reader_kwargs is not None and not isinstance(reader_kwargs, collections.abc.Mapping):
             raise TypeError(f"reader_kwargs must be a dict of StoreTaskReader arguments, "
                             f"got {reader_kwargs!r}")
@@ -126,28 +139,55 @@ class StoreTaskWriter(Taskrunner):
         except Exception as exc:
             return self._handle_error(exc)
 
-    def _submit(self, args, kwargs, task_id=None):
+    def submit(self, args=(), kwargs=None, *, task_id=None, delay=None, eta=None, **options):
+        """Write one task, as ``writer(*args, **kwargs)`` does, with options
+        of its own: ``delay`` (seconds from now) or ``eta`` (epoch seconds)
+        before which no reader runs it, and ``retries``, ``retry_delay``,
+        ``time_limit``, ``result_ttl`` in place of the writer's.  Returns
+        the :class:`StoreTask` (errors go to ``on_error`` as for a call)."""
+        if not isinstance(args, (tuple, list)):
+            raise TypeError(f"submit's args must be a tuple or a list, got {args!r}")
+        if kwargs is not None and not isinstance(kwargs, collections.abc.Mapping):
+            raise TypeError(f"submit's kwargs must be a dict, got {kwargs!r}")
+        unknown = sorted(set(options) - set(JOB_OPTIONS))
+        if unknown:
+            raise TypeError(f"submit() got unknown options {unknown}; the options are "
+                            f"task_id, delay, eta and {', '.join(JOB_OPTIONS)}")
+        extra = {**self.options, **_job_options(**options), **_eta(delay, eta)}
+        try:
+            return self._submit(tuple(args), dict(kwargs or {}), task_id, extra)
+        except Exception as exc:
+            return self._handle_error(exc)
+
+    def _submit(self, args, kwargs, task_id=None, extra=None):
         if self._store is None:
             raise ValueError(f"{self!r} has no store yet: set writer.store (a mapping, an "
                              "SQLite path or a redis:// URL) before calling it")
         self._merged(args, kwargs)  # the TypeError a call would raise, raised now
         task_id = uuid.uuid4().hex if task_id is None else _task_id(task_id)
-        self._store[task_id] = self.make_record(task_id, args, kwargs)
+        record = self.make_record(task_id, args, kwargs, extra)
+        self._store[task_id] = record
+        if not hasattr(self._store, "claim_tasks"):  # a plain mapping: wake this process's readers
+            mapping_changed()
         self.task_id = task_id
         task = StoreTask(self, task_id)
         if self.on_iter or self.on_end or self.on_error:
             self._watcher.add(task)
         return task
 
-    def make_record(self, task_id, args, kwargs):
+    def make_record(self, task_id, args, kwargs, extra=None):
         """The record a call ``writer(*args, **kwargs)`` writes (public so
         other producers can match it); the writer's init arguments go to
-        ``init_args`` and ``init_kwargs``."""
+        ``init_args`` and ``init_kwargs``; ``extra`` (job options, ``eta``)
+        defaults to the writer's options."""
         func = unwrap(self.func)
         arguments = {"init_args": list(self.init_args), "init_kwargs": dict(self.init_kwargs),
                      "args": list(args), "kwargs": dict(kwargs)}
         record = {"id": task_id, "name": func_name(func), "qualname": qualified_name(func),
                   "func": None, "func_serializer": None, **arguments, "serializer": None}
+        record.update(self.options if extra is None else extra)
+        if self.run_in != "thread":
+            record["run_in"] = self.run_in
         if self.func_serializer is not None:
             record["func"] = self.func_serializer.dumps(func)
             record["func_serializer"] = self.func_serializer.name
@@ -199,8 +239,11 @@ class StoreTask(Handle):
     """The handle of one task written to a store: ``id``, ``record``,
     ``status`` (read from the store), ``done()``, ``join(timeout)``,
     ``result(timeout)`` (waits; raises :class:`StoreTaskError` if the task
-    failed) and ``exception(timeout)``.  ``await task`` looks at the store
-    between sleeps of the event loop (1 ms, doubling up to 100 ms)."""
+    failed) and ``exception(timeout)``, ``cancel()`` and ``cancelled()``.
+    Waiting does not poll: the reader that writes the outcome wakes the
+    waiters (Redis publishes it; SQLite sends a datagram; a dict's readers
+    are in this process); the record is looked at again every
+    ``SAFETY_INTERVAL`` (1 s) in case a wake-up was lost."""
 
     def __init__(self, writer, task_id):
         self.writer = writer
@@ -221,80 +264,95 @@ class StoreTask(Handle):
         return self.record.get("status")
 
     def done(self):
-        """True once a reader wrote the outcome back."""
+        """True once a reader wrote the outcome back (or it was cancelled)."""
         return self.status in (COMPLETE, ERROR)
+
+    def cancel(self):
+        """Cancel the task if no reader claimed it yet: it is marked
+        ``error`` (``error_type`` ``TaskCancelled``) and never runs.  True
+        if it was cancelled, False if a reader already has it."""
+        cancel_task = getattr(task_queue(self.writer.store), "cancel_task", None)
+        if cancel_task is None:
+            raise NotImplementedError(f"{self.writer.store!r} cannot cancel tasks "
+                                      "(it has no cancel_task)")
+        return cancel_task(self.id)
+
+    def cancelled(self):
+        """True if :meth:`cancel` stopped the task before it ran."""
+        record = self.record
+        return record.get("status") == ERROR and record.get("error_type") == "TaskCancelled"
 
     def _wait(self, timeout):
         deadline = None if timeout is None else time.monotonic() + timeout
-        for interval in _poll_intervals():
-            if self.done():
-                return True
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
+        waiter = outcome_waiter(self.writer.store)
+        event = waiter.subscribe(self.id)
+        try:
+            while not self.done():
+                remaining = SAFETY_INTERVAL if deadline is None else \
+                    min(SAFETY_INTERVAL, deadline - time.monotonic())
                 if remaining <= 0:
                     return False
-                interval = min(interval, remaining)
-            time.sleep(interval)
+                event.wait(remaining)
+                event.clear()
+            return True
+        finally:
+            waiter.unsubscribe(self.id, event)
 
     async def _until_done(self):
-        # The store tells nobody when a reader writes the outcome back (the
-        # reader may be another process): look again, sleeping in between
-        # without blocking the event loop.
-        from parallel import _aio
-        for interval in _poll_intervals():
-            if self.done():
-                return
-            await _aio.sleep(interval)
+        # The waiter's event is set by another thread: a thread of strand's
+        # pool waits on it (a second at a time, so that a cancelled await
+        # does not hold the thread), and the event loop awaits that call.
+        from .threads import submit_to_pool
+        while not await submit_to_pool(self._wait, (SAFETY_INTERVAL,), self.name):
+            pass
 
     def _outcome(self):
         record = self.record
         if record.get("status") == ERROR:
+            if record.get("error_type") == "TaskCancelled":
+                return None, CancelledTask(f"{self.name} was cancelled before it ran")
             return None, StoreTaskError(self.id, record)
         return self.writer.decode_result(self.id, record), None
 
 
-def _poll_intervals():
-    """Pauses between looks at the store: 1 ms, doubling up to 100 ms."""
-    interval = 0.001
-    while True:
-        yield interval
-        interval = min(interval * 2, 0.1)
-
-
 class _CallbackWatcher:
     """One thread per writer, alive while tasks with callbacks are pending:
-    polls them and runs the callbacks when each is done."""
+    woken by the store when an outcome is written, it runs the callbacks of
+    each task that is done."""
 
     def __init__(self, writer):
         self._writer = writer
         self._pending = []
         self._lock = threading.Lock()
         self._thread = None
+        self._event = threading.Event()
 
     def add(self, task):
+        waiter = outcome_waiter(self._writer.store)
         with self._lock:
-            self._pending.append(task)
+            self._pending.append((task, waiter, waiter.subscribe(task.id, self._event)))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name=f"strand-watch-{self._writer.name}")
                 self._thread.start()
 
     def _run(self):
-        interval = 0.002
         while True:
             with self._lock:
                 if not self._pending:
                     self._thread = None
                     return
                 pending = list(self._pending)
-            finished = [task for task in pending if self._finished(task)]
+            finished = [entry for entry in pending if self._finished(entry[0])]
             with self._lock:
-                for task in finished:
-                    self._pending.remove(task)
-            for task in finished:
+                for entry in finished:
+                    self._pending.remove(entry)
+            for task, waiter, event in finished:
+                waiter.unsubscribe(task.id, event)
                 self._deliver(task)
-            interval = 0.002 if finished else min(interval * 2, 0.25)
-            time.sleep(interval)
+            if not finished:
+                self._event.wait(SAFETY_INTERVAL)
+                self._event.clear()
 
     @staticmethod
     def _finished(task):
@@ -313,6 +371,38 @@ class _CallbackWatcher:
                 writer._handle_error(exc)
             except Exception:
                 log.exception("strand: %s failed and the writer has no on_error", task.name)
+
+
+def _job_options(**options):
+    """The job options given (not None), checked: ``retries`` an int >= 0,
+    the others seconds >= 0."""
+    checked = {}
+    for name, value in options.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise (TypeError if not isinstance(value, (int, float)) or isinstance(value, bool)
+                   else ValueError)(f"{name} must be a number >= 0, got {value!r}")
+        if name == "retries" and not isinstance(value, int):
+            raise TypeError(f"retries must be an int, got {value!r}")
+        if name == "retries" and value == 0 or name == "retry_delay" and value == 1.0:
+            continue  # the defaults are not written
+        checked[name] = value
+    return checked
+
+
+def _eta(delay, eta):
+    if delay is not None and eta is not None:
+        raise TypeError("give delay= or eta=, not both")
+    if delay is not None:
+        return {"eta": time.time() + _job_options(delay=delay).get("delay", 0)}
+    if eta is None:
+        return {}
+    if hasattr(eta, "timestamp"):  # a datetime
+        eta = eta.timestamp()
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)):
+        raise TypeError(f"eta must be epoch seconds or a datetime, got {eta!r}")
+    return {"eta": float(eta)}
 
 
 def _task_id(value):

@@ -1,19 +1,39 @@
 """The task-queue protocol over any MutableMapping (a dict, say)."""
+import collections
 import collections.abc
 import threading
 import time
 import uuid
 
-from ..handles import NEW, RUNNING, status_fields
+from ..handles import COMPLETE, ERROR, NEW, RUNNING, status_fields
+from ._records import error_fields
+from ._waiting import Subscriptions
 
 # Readers of one process claim from plain mappings under this lock: the
 # status check and the write of the claim must not interleave.
 _CLAIM_LOCK = threading.RLock()
+# Woken when a task is written to a plain mapping (by a StoreTaskWriter) or
+# queued again: the idle readers of this process look again.
+_CHANGED = threading.Condition(threading.Lock())
+_generation = 0
+#: The writers of this process waiting for outcomes written to plain mappings.
+MAPPING_OUTCOMES = Subscriptions()
 
 
-def is_new(record):
-    """True for a task record waiting to be claimed."""
-    return isinstance(record, collections.abc.Mapping) and record.get("status") == NEW
+def mapping_changed():
+    """Wake the readers of this process waiting for tasks in a plain mapping."""
+    global _generation
+    with _CHANGED:
+        _generation += 1
+        _CHANGED.notify_all()
+
+
+def is_new(record, now=None):
+    """True for a task record waiting to be claimed (and due, if ``now`` is given)."""
+    if not isinstance(record, collections.abc.Mapping) or record.get("status") != NEW:
+        return False
+    eta = record.get("eta")
+    return now is None or not isinstance(eta, (int, float)) or eta <= now
 
 
 class MappingTaskQueue:
@@ -28,23 +48,72 @@ class MappingTaskQueue:
 
     def claim_task(self, reader, lease=None):
         """Mark the oldest new task running; ``(key, record, token)`` or None."""
+        claims = self.claim_tasks(reader, lease, 1)
+        return claims[0] if claims else None
+
+    def claim_tasks(self, reader, lease=None, count=1, wait=0.0, stop=None):
+        """Claim up to ``count`` due tasks; with ``wait`` > 0 and none,
+        wait up to ``wait`` seconds for a writer of this process (unless
+        the Event ``stop`` is set by then)."""
+        with _CHANGED:
+            generation = _generation
+        claims = self._claim_round(reader, count)
+        if claims or wait <= 0:
+            return claims
+        due = self._next_due()
+        if due is not None:
+            wait = min(wait, max(0.0, due - time.time()) + 0.001)
+        with _CHANGED:
+            if _generation == generation:
+                _CHANGED.wait(wait)
+        if stop is not None and stop.is_set():
+            return []
+        return self._claim_round(reader, count)
+
+    @staticmethod
+    def wake_readers():
+        """Wake the readers of this process waiting in ``claim_tasks``."""
+        mapping_changed()
+
+    def _claim_round(self, reader, count):
+        claims, now = [], time.time()
         for key in self._keys():
-            if not is_new(self._get(key)):
+            record = self._get(key)
+            if self._expired(key, record, now) or not is_new(record, now):
                 continue
             with _CLAIM_LOCK:
                 record = self._get(key)
-                if not is_new(record):
+                if not is_new(record, now):
                     continue
                 token = uuid.uuid4().hex
                 claimed = dict(record, **status_fields(RUNNING), reader=reader, claim=token,
-                               started=time.time(), attempts=record.get("attempts", 0) + 1)
+                               started=now, attempts=record.get("attempts", 0) + 1)
                 self.mapping[key] = claimed
-                return key, claimed, token
-        return None
+            claims.append((key, claimed, token))
+            if len(claims) == count:
+                break
+        return claims
+
+    def _expired(self, key, record, now):
+        expires = record.get("expires") if isinstance(record, collections.abc.Mapping) else None
+        if not isinstance(expires, (int, float)) or expires > now:
+            return False
+        with _CLAIM_LOCK:
+            self.mapping.pop(key, None)
+        return True
+
+    def _next_due(self):
+        etas = [record.get("eta") for record in map(self._get, self._keys())
+                if is_new(record) and isinstance(record.get("eta"), (int, float))]
+        return min(etas) if etas else None
 
     def renew_task(self, key, token, lease=None):
         """Claims on a plain mapping never expire."""
         return True
+
+    def renew_tasks(self, claims, lease=None, reader=None):
+        """Claims on a plain mapping never expire: none is lost."""
+        return []
 
     def finish_task(self, key, token, fields):
         """Merge ``fields`` into the record if this claim still owns it."""
@@ -52,8 +121,73 @@ class MappingTaskQueue:
             record = self._get(key)
             if record is None or record.get("claim") != token:
                 return False
-            self.mapping[key] = {**record, **fields}
-            return True
+            self.mapping[key] = {**record, **fields, "claim": None}
+        if fields.get("status") == NEW:
+            mapping_changed()
+        else:
+            MAPPING_OUTCOMES.fire(key)
+        return True
+
+    def release_task(self, key, token):
+        """Give a claimed task that did not start back to the queue."""
+        with _CLAIM_LOCK:
+            record = self._get(key)
+            if record is None or record.get("claim") != token:
+                return False
+            self.mapping[key] = {**record, **status_fields(NEW), "claim": None,
+                                 "attempts": record.get("attempts", 1) - 1}
+        mapping_changed()
+        return True
+
+    def cancel_task(self, key):
+        """Mark a task no reader claimed yet ``error`` (``TaskCancelled``)."""
+        with _CLAIM_LOCK:
+            record = self._get(key)
+            if not is_new(record):
+                return False
+            self.mapping[key] = {**record, **error_fields(
+                "TaskCancelled", "the task was cancelled before a reader claimed it")}
+        MAPPING_OUTCOMES.fire(key)
+        return True
+
+    def counts(self):
+        """``{status: number of records}``."""
+        return dict(collections.Counter(
+            record.get("status") for record in map(self._get, self._keys())
+            if isinstance(record, collections.abc.Mapping)))
+
+    def errors(self, limit=10):
+        """The last ``limit`` failed records, newest first, as ``(id, record)``."""
+        failed = [(key, record) for key, record in zip(self._keys(), map(self._get, self._keys()))
+                  if isinstance(record, collections.abc.Mapping) and record.get("status") == ERROR]
+        failed.sort(key=lambda item: item[1].get("finished") or 0, reverse=True)
+        return failed[:limit]
+
+    def requeue(self, key):
+        """Queue a failed task again; True if it had failed."""
+        with _CLAIM_LOCK:
+            record = self._get(key)
+            if not isinstance(record, collections.abc.Mapping) or record.get("status") != ERROR:
+                return False
+            self.mapping[key] = {**{name: value for name, value in record.items()
+                                    if name not in _OUTCOME_FIELDS}, **status_fields(NEW)}
+        mapping_changed()
+        return True
+
+    def purge(self, statuses=(COMPLETE, ERROR), before=None):
+        """Delete the records of ``statuses`` (finished before ``before``); the count."""
+        deleted = 0
+        for key in self._keys():
+            record = self._get(key)
+            if not isinstance(record, collections.abc.Mapping) or \
+                    record.get("status") not in statuses:
+                continue
+            if before is not None and (record.get("finished") or 0) >= before:
+                continue
+            with _CLAIM_LOCK:
+                if self.mapping.pop(key, None) is not None:
+                    deleted += 1
+        return deleted
 
     def _keys(self):
         try:
@@ -66,6 +200,10 @@ class MappingTaskQueue:
             return self.mapping[key]
         except KeyError:
             return None
+
+
+_OUTCOME_FIELDS = ("result", "result_signature", "error", "error_type", "error_message",
+                   "finished", "claim", "expires")
 
 
 def task_queue(store):

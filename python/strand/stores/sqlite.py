@@ -1,6 +1,8 @@
 """SqliteStore: a task store in an SQLite file, shared by the processes of a machine."""
 import collections.abc
 import contextlib
+import itertools
+import logging
 import os
 import re
 import sqlite3
@@ -10,8 +12,22 @@ import uuid
 
 import _lateral
 
-from ..handles import NEW, RUNNING, status_fields
-from ..serialization import encode_record, json_dumps, json_loads
+from ..handles import COMPLETE, ERROR, NEW, RUNNING, status_fields
+from ..serialization import encode_record
+from . import _wake
+from ._records import BAD_RECORD, BadRecord, decode_record, error_fields, merged, outcome_text
+from ._waiting import Subscriptions
+
+log = logging.getLogger("strand")
+
+# The claim's columns, laid over the record when it is read.
+_CLAIM_COLUMNS = ("reader", "attempts", "started")
+_COLUMNS = {"reader": "TEXT", "attempts": "INTEGER", "started": "REAL", "outcome": "TEXT",
+            "not_before": "REAL", "expires": "REAL", "finished": "REAL"}
+# Seconds between two sweeps of expired records by one store object.
+_SWEEP_INTERVAL = 1.0
+# RETURNING came with SQLite 3.35.
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -20,11 +36,18 @@ class SqliteStore(collections.abc.MutableMapping):
     """A ``MutableMapping`` of task id -> record kept in an SQLite file.
 
     Several processes (writers and readers) may open the same file: a reader
-    claims a task in an ``IMMEDIATE`` transaction, so each task is claimed
-    once.  A claim has a lease that the reader renews while the task runs;
-    a task whose reader died is claimed again once its lease has expired.
-    Records are stored as JSON (bytes allowed), which never runs code when
-    read.
+    claims tasks in one ``IMMEDIATE`` transaction (an ``UPDATE ... RETURNING``),
+    so each task is claimed once.  A claim has a lease that the reader renews
+    while the task runs; a task whose reader died is claimed again once its
+    lease has expired.  Records are stored as JSON (bytes allowed), which
+    never runs code when read; the claim and the outcome are kept in columns
+    of their own, so neither rewrites the record.  A record that cannot be
+    decoded is marked ``error`` (``error_type`` ``BadRecord``) when it comes
+    up, and the queue moves on.
+
+    Idle readers and writers waiting for a result do not poll: they wait on
+    a Unix datagram socket that the writers and readers of the file send to
+    (see ``strand/stores/_wake.py``).
     """
 
     def __init__(self, path, *, table="strand_tasks", timeout=30.0):
@@ -45,6 +68,13 @@ class SqliteStore(collections.abc.MutableMapping):
         self.timeout = _busy_timeout(timeout)
         self._local = threading.local()
         self._closed = False
+        self._wake = _wake.WakeChannel(self.path + "\0" + table)
+        self._listeners = {}  # reader name -> its task Listener
+        self._listeners_lock = threading.Lock()
+        self._outcomes = Subscriptions(start=self._watch_outcomes)
+        self._next_sweep = 0.0
+        self._token_base = uuid.uuid4().hex + "."  # plus a count: unique to one claim
+        self._claims = itertools.count()
         try:
             self._create_schema()
         except sqlite3.OperationalError as exc:  # "unable to open database file" names no file
@@ -75,19 +105,27 @@ class SqliteStore(collections.abc.MutableMapping):
 
     @contextlib.contextmanager
     def _write(self):
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        # The threads of one process take turns on a lock of the file's own:
+        # SQLite's busy handler would make them sleep (1, 2, 5, 10... ms)
+        # while another connection of the same process holds the write lock.
+        with _file_lock(self.path):
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def close(self):
         """Close this thread's connection and refuse any further use (the
         connections of other threads close when their thread ends)."""
         self._closed = True
+        with self._listeners_lock:
+            listeners, self._listeners = list(self._listeners.values()), {}
+        for listener in listeners:
+            listener.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -101,31 +139,47 @@ class SqliteStore(collections.abc.MutableMapping):
                          "seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, "
                          "status TEXT NOT NULL, record TEXT NOT NULL, token TEXT, "
                          "lease_until REAL)")
+            # a file written by an older lateral gains the newer columns
+            known = {row[1] for row in conn.execute(f"PRAGMA table_info({self.table})")}
+            for name, kind in _COLUMNS.items():
+                if name not in known:
+                    conn.execute(f"ALTER TABLE {self.table} ADD COLUMN {name} {kind}")
             conn.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_status "
                          f"ON {self.table} (status, seq)")
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_expires "
+                         f"ON {self.table} (expires) WHERE expires IS NOT NULL")
 
     # --- MutableMapping ----------------------------------------------------
 
+    _LIVE = "(expires IS NULL OR expires > ?)"
+
     def __getitem__(self, key):
-        row = self._conn().execute(f"SELECT record FROM {self.table} WHERE id = ?",
-                                   (_check_key(key),)).fetchone()
+        row = self._conn().execute(
+            f"SELECT record, outcome, status, reader, attempts, started FROM {self.table} "
+            f"WHERE id = ? AND {self._LIVE}", (_check_key(key), time.time())).fetchone()
         if row is None:
             raise KeyError(key)
-        return json_loads(row[0])
+        return _merged_row(row)
 
     def __setitem__(self, key, record):
         if not isinstance(record, collections.abc.Mapping):
             raise TypeError(f"a task record must be a mapping, got {type(record).__name__}")
         text = encode_record(record, key)
         status = str(record.get("status", ""))
+        eta = record.get("eta")
+        eta = eta if isinstance(eta, (int, float)) and not isinstance(eta, bool) else None
         key = _check_key(key)
         with self._write() as conn:  # not an UPSERT: that needs SQLite 3.24
-            updated = conn.execute(f"UPDATE {self.table} SET status = ?, record = ?, "
-                                   "token = NULL, lease_until = NULL WHERE id = ?",
-                                   (status, text, key)).rowcount
+            updated = conn.execute(
+                f"UPDATE {self.table} SET status = ?, record = ?, token = NULL, "
+                "lease_until = NULL, reader = NULL, attempts = NULL, started = NULL, "
+                "outcome = NULL, not_before = ?, expires = NULL, finished = NULL "
+                "WHERE id = ?", (status, text, eta, key)).rowcount
             if not updated:
-                conn.execute(f"INSERT INTO {self.table} (id, status, record) VALUES (?, ?, ?)",
-                             (key, status, text))
+                conn.execute(f"INSERT INTO {self.table} (id, status, record, not_before) "
+                             "VALUES (?, ?, ?, ?)", (key, status, text, eta))
+        if status == NEW:
+            self._wake.notify(_wake.TASK)
 
     def __delitem__(self, key):
         with self._write() as conn:
@@ -134,74 +188,295 @@ class SqliteStore(collections.abc.MutableMapping):
             raise KeyError(key)
 
     def __iter__(self):
-        rows = self._conn().execute(f"SELECT id FROM {self.table} ORDER BY seq").fetchall()
+        rows = self._conn().execute(f"SELECT id FROM {self.table} WHERE {self._LIVE} "
+                                    "ORDER BY seq", (time.time(),)).fetchall()
         return iter([row[0] for row in rows])
 
     def __len__(self):
-        return self._conn().execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()[0]
+        return self._conn().execute(f"SELECT COUNT(*) FROM {self.table} WHERE {self._LIVE}",
+                                    (time.time(),)).fetchone()[0]
 
     def __contains__(self, key):
         if not isinstance(key, str):
             return False
-        return self._conn().execute(f"SELECT 1 FROM {self.table} WHERE id = ?",
-                                    (key,)).fetchone() is not None
+        return self._conn().execute(f"SELECT 1 FROM {self.table} WHERE id = ? AND "
+                                    f"{self._LIVE}", (key, time.time())).fetchone() is not None
 
     # --- the task-queue protocol ------------------------------------------
 
     def claim_task(self, reader, lease=None):
         """Claim the oldest new task (or one whose lease expired): mark it
         running and return ``(id, record, token)``, or None."""
-        if not self._claimable(time.time()):
-            return None  # a read-only check first: idle pollers take no write lock
-        with self._write() as conn:
-            now = time.time()
-            row = self._claimable(now, conn)
-            if row is None:
-                return None
-            key, text = row
-            record = json_loads(text)
-            token = uuid.uuid4().hex
-            record.update(status_fields(RUNNING), reader=reader, started=now,
-                          attempts=record.get("attempts", 0) + 1)
-            conn.execute(f"UPDATE {self.table} SET status = ?, record = ?, token = ?, "
-                         "lease_until = ? WHERE id = ?",
-                         (RUNNING, json_dumps(record), token,
-                          None if lease is None else now + lease, key))
-        return key, record, token
+        claims = self.claim_tasks(reader, lease, 1)
+        return claims[0] if claims else None
 
-    def _claimable(self, now, conn=None):
-        conn = conn or self._conn()
-        row = conn.execute(f"SELECT id, record FROM {self.table} WHERE status = ? "
-                           "ORDER BY seq LIMIT 1", (NEW,)).fetchone()
-        if row is None:
-            row = conn.execute(f"SELECT id, record FROM {self.table} WHERE status = ? AND "
-                               "lease_until < ? ORDER BY seq LIMIT 1", (RUNNING, now)).fetchone()
-        return row
+    def claim_tasks(self, reader, lease=None, count=1, wait=0.0, stop=None):
+        """Claim up to ``count`` tasks -- those whose lease expired first,
+        then new ones due now, oldest first -- in one transaction; a list of
+        ``(id, record, token)``.  With ``wait`` > 0 and nothing to claim,
+        wait up to ``wait`` seconds for a writer's wake-up (or the next
+        delayed task) and try again -- unless the Event ``stop`` is set."""
+        deadline = time.monotonic() + wait
+        listener = self._listener(reader) if wait > 0 else None
+        while True:
+            claims = self._claim_round(reader, lease, count)
+            remaining = deadline - time.monotonic()
+            if claims or remaining <= 0:
+                return claims
+            due = self._next_due()
+            if due is not None:
+                remaining = min(remaining, max(0.0, due - time.time()) + 0.001)
+            listener.wait(remaining)
+            if stop is not None and stop.is_set():
+                return []
+
+    def wake_readers(self):
+        """Wake the readers waiting in ``claim_tasks`` (a reader stops)."""
+        self._wake.notify(_wake.TASK)
+
+    def _listener(self, reader):
+        with self._listeners_lock:
+            listener = self._listeners.get(reader)
+            if listener is None:
+                listener = self._listeners[reader] = self._wake.listen(_wake.TASK)
+            return listener
+
+    def forget_reader(self, reader):
+        """A reader stopped: close its wake-up socket."""
+        with self._listeners_lock:
+            listener = self._listeners.pop(reader, None)
+        if listener is not None:
+            listener.close()
+
+    _CLAIMABLE = ("SELECT seq FROM (SELECT seq FROM {t} WHERE status = 'running' AND "
+                  "lease_until < :now ORDER BY seq LIMIT :count) UNION ALL "
+                  "SELECT seq FROM (SELECT seq FROM {t} WHERE status = 'new' AND "
+                  "(not_before IS NULL OR not_before <= :now) ORDER BY seq LIMIT :count) "
+                  "LIMIT :count")
+
+    def _claim_round(self, reader, lease, count):
+        while True:  # a round that found only bad records is followed by another
+            claims, refused = self._claim_rows(reader, lease, count)
+            if claims or not refused:
+                return claims
+
+    def _claim_rows(self, reader, lease, count):
+        now = time.time()
+        claimable = self._CLAIMABLE.format(t=self.table)
+        # a read-only look first: an idle reader takes no write lock
+        if not self._conn().execute(claimable, {"now": now, "count": 1}).fetchone():
+            return [], 0
+        params = {"now": now, "count": count, "token": f"{self._token_base}{os.getpid()}.{next(self._claims)}.",
+                  "reader": reader, "lease": None if lease is None else now + lease}
+        update = (f"UPDATE {self.table} SET status = 'running', token = :token || seq, "
+                  "reader = :reader, started = :now, attempts = COALESCE(attempts, 0) + 1, "
+                  f"lease_until = :lease WHERE seq IN ({claimable})")
+        returned = "seq, id, record, outcome, token, attempts"
+        with self._write() as conn:
+            self._sweep(conn, now)
+            if _RETURNING:
+                rows = conn.execute(f"{update} RETURNING {returned}", params).fetchall()
+            else:
+                seqs = [row[0] for row in conn.execute(claimable, params)]
+                conn.execute(update, params)
+                rows = conn.execute(f"SELECT {returned} FROM {self.table} WHERE seq IN "
+                                    f"({','.join('?' * len(seqs))})", seqs).fetchall()
+            claims, refused = [], 0
+            for seq, key, text, outcome, token, attempts in sorted(rows):
+                try:
+                    record = decode_record(text)
+                except BadRecord as exc:
+                    self._refuse(conn, seq, key, exc)
+                    refused += 1
+                    continue
+                if outcome:
+                    record.update(decode_record(outcome))
+                record.update(status_fields(RUNNING), reader=reader, started=now,
+                              attempts=attempts)
+                claims.append((key, record, token))
+        return claims, refused
+
+    def _refuse(self, conn, seq, key, exc):
+        log.warning("strand: task %s in %r cannot be run: %s; marked error", key, self, exc)
+        fields = error_fields(BAD_RECORD, str(exc))
+        conn.execute(f"UPDATE {self.table} SET status = ?, outcome = ?, token = NULL, "
+                     "lease_until = NULL, finished = ? WHERE seq = ?",
+                     (ERROR, outcome_text(fields), fields["finished"], seq))
+        self._wake.notify(_wake.DONE, key.encode("utf-8"))
+
+    def _sweep(self, conn, now):
+        if now >= self._next_sweep:
+            self._next_sweep = now + _SWEEP_INTERVAL
+            conn.execute(f"DELETE FROM {self.table} WHERE expires <= ?", (now,))
+
+    def _next_due(self):
+        row = self._conn().execute(f"SELECT MIN(not_before) FROM {self.table} WHERE "
+                                   "status = 'new' AND not_before IS NOT NULL").fetchone()
+        return row[0]
 
     def renew_task(self, key, token, lease=None):
         """Extend the lease of a claim; False if the claim was lost."""
-        if lease is None:
-            return True
+        return not self.renew_tasks([(key, token)], lease)
+
+    def renew_tasks(self, claims, lease=None):
+        """Extend the leases of ``claims`` (``(id, token)`` pairs) in one
+        transaction; the ids of the claims that were lost."""
+        if lease is None or not claims:
+            return []
+        lost = []
         with self._write() as conn:
-            cursor = conn.execute(f"UPDATE {self.table} SET lease_until = ? "
-                                  "WHERE id = ? AND token = ? AND status = ?",
-                                  (time.time() + lease, key, token, RUNNING))
-        return cursor.rowcount == 1
+            until = time.time() + lease
+            for key, token in claims:
+                if conn.execute(f"UPDATE {self.table} SET lease_until = ? WHERE id = ? AND "
+                                "token = ? AND status = 'running'",
+                                (until, key, token)).rowcount != 1:
+                    lost.append(key)
+        return lost
 
     def finish_task(self, key, token, fields):
-        """Merge ``fields`` (status, result or error...) into the record if
-        the claim ``token`` still owns it; True if written."""
+        """Write the outcome ``fields`` (``status``, and ``result`` or
+        ``error``...) if the claim ``token`` still owns the task: one
+        ``UPDATE``; True if written.  A ``status`` of ``new`` (a retry) with
+        an ``eta`` queues the task again for then; ``expires`` (epoch
+        seconds) removes the record then."""
+        return self.finish_tasks([(key, token, fields)])[0]
+
+    def finish_tasks(self, outcomes):
+        """:meth:`finish_task` for each ``(id, token, fields)``, in one
+        transaction; a list of bools."""
+        rows = [(str(fields.get("status", "")), outcome_text(fields),
+                 fields.get("eta") if fields.get("status") == NEW else None,
+                 fields.get("expires"), fields.get("finished"), key, token)
+                for key, token, fields in outcomes]
         with self._write() as conn:
-            row = conn.execute(f"SELECT record, token FROM {self.table} WHERE id = ?",
-                               (key,)).fetchone()
-            if row is None or row[1] != token:
-                return False
-            record = json_loads(row[0])
-            record.update(fields)
-            conn.execute(f"UPDATE {self.table} SET status = ?, record = ?, token = NULL, "
-                         "lease_until = NULL WHERE id = ?",
-                         (str(record.get("status", "")), encode_record(record, key), key))
-        return True
+            written = [conn.execute(
+                f"UPDATE {self.table} SET status = ?, outcome = ?, token = NULL, "
+                "lease_until = NULL, not_before = ?, expires = ?, finished = ? "
+                "WHERE id = ? AND token = ?", row).rowcount == 1 for row in rows]
+        ended = [row[5] for row, done in zip(rows, written) if done and row[0] != NEW]
+        if ended:
+            self._wake.notify(_wake.DONE, "\n".join(ended).encode("utf-8"))
+        if any(done and row[0] == NEW for row, done in zip(rows, written)):
+            self._wake.notify(_wake.TASK)
+        return written
+
+    def release_task(self, key, token):
+        """Give a claimed task that did not start back to the queue (its
+        reader stops); True if the claim still owned it."""
+        with self._write() as conn:
+            released = conn.execute(
+                f"UPDATE {self.table} SET status = 'new', token = NULL, lease_until = NULL, "
+                "attempts = attempts - 1 WHERE id = ? AND token = ?", (key, token)).rowcount
+        if released:
+            self._wake.notify(_wake.TASK)
+        return bool(released)
+
+    def cancel_task(self, key):
+        """Mark a task that no reader claimed yet ``error`` (``TaskCancelled``);
+        True if it was still waiting."""
+        fields = error_fields("TaskCancelled", "the task was cancelled before a reader "
+                                               "claimed it")
+        with self._write() as conn:
+            cancelled = conn.execute(
+                f"UPDATE {self.table} SET status = ?, outcome = ?, finished = ? "
+                "WHERE id = ? AND status = 'new'",
+                (ERROR, outcome_text(fields), fields["finished"], _check_key(key))).rowcount
+        if cancelled:
+            self._wake.notify(_wake.DONE, key.encode("utf-8"))
+        return bool(cancelled)
+
+    # --- administration (the ``strand`` command) ------------------------------
+
+    def counts(self):
+        """``{status: number of records}``."""
+        rows = self._conn().execute(f"SELECT status, COUNT(*) FROM {self.table} WHERE "
+                                    f"{self._LIVE} GROUP BY status", (time.time(),))
+        return dict(rows.fetchall())
+
+    def errors(self, limit=10):
+        """The last ``limit`` failed records, newest first, as ``(id, record)``."""
+        rows = self._conn().execute(
+            f"SELECT id, record, outcome, status, reader, attempts, started FROM {self.table} "
+            f"WHERE status = 'error' AND {self._LIVE} ORDER BY finished DESC, seq DESC "
+            "LIMIT ?", (time.time(), limit)).fetchall()
+        return [(row[0], _merged_row(row[1:])) for row in rows]
+
+    def requeue(self, key):
+        """Queue a failed task again (its outcome is dropped); True if it had failed."""
+        with self._write() as conn:
+            done = conn.execute(
+                f"UPDATE {self.table} SET status = 'new', outcome = NULL, token = NULL, "
+                "lease_until = NULL, not_before = NULL, expires = NULL, finished = NULL "
+                "WHERE id = ? AND status = 'error'", (_check_key(key),)).rowcount
+        if done:
+            self._wake.notify(_wake.TASK)
+        return bool(done)
+
+    def purge(self, statuses=(COMPLETE, ERROR), before=None):
+        """Delete the records of ``statuses`` (finished before ``before``,
+        epoch seconds, if given); the number deleted."""
+        marks = ",".join("?" * len(statuses))
+        query = f"DELETE FROM {self.table} WHERE status IN ({marks})"
+        params = list(statuses)
+        if before is not None:
+            query += " AND COALESCE(finished, 0) < ?"
+            params.append(before)
+        with self._write() as conn:
+            return conn.execute(query, params).rowcount
+
+    # --- writers waiting for outcomes ------------------------------------------
+
+    def outcome_waiter(self):
+        """The :class:`Subscriptions` that wake writers waiting for outcomes."""
+        return self._outcomes
+
+    def _watch_outcomes(self):
+        listener = self._wake.listen(_wake.DONE)
+        threading.Thread(target=self._outcome_loop, args=(listener,), daemon=True,
+                         name="strand-sqlite-outcomes").start()
+
+    def _outcome_loop(self, listener):
+        """Reads the done wake-ups while writers wait (and 30 s longer)."""
+        idle, ended_idle = 0.0, False
+        try:
+            while not self._closed:
+                for payload in listener.wait(1.0):
+                    for task_id in payload.decode("utf-8", "replace").split("\n"):
+                        self._outcomes.fire(task_id)
+                idle = 0.0 if self._outcomes else idle + 1.0
+                if idle >= _WATCH_IDLE and self._outcomes.stop_if_idle():
+                    ended_idle = True
+                    return
+        finally:
+            if not ended_idle:
+                self._outcomes.stopped()
+            listener.close()
+
+
+# Seconds a watcher of outcomes lives on once nobody waits.
+_WATCH_IDLE = 30.0
+
+_FILE_LOCKS = {}
+_FILE_LOCKS_LOCK = threading.Lock()
+
+
+# a child forked while another thread held a lock must not inherit it held
+os.register_at_fork(after_in_child=_FILE_LOCKS.clear)
+
+
+def _file_lock(path):
+    """The process's lock of one database file."""
+    lock = _FILE_LOCKS.get(path)
+    if lock is None:
+        with _FILE_LOCKS_LOCK:
+            lock = _FILE_LOCKS.setdefault(path, threading.Lock())
+    return lock
+
+
+def _merged_row(row):
+    text, outcome, status, *claim = row
+    return merged(text, outcome, status,
+                  {name: value for name, value in zip(_CLAIM_COLUMNS, claim) if value is not None})
 
 
 # SQLite keeps its busy timeout as a C int of milliseconds.

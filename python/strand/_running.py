@@ -1,0 +1,176 @@
+"""What a store reader keeps about the tasks it runs, and its one watch
+thread: it renews the leases of all of them and enforces their time limits."""
+import collections
+import logging
+import threading
+import time
+
+log = logging.getLogger("strand")
+
+
+class Running:
+    """One claimed task: its claim, its deadline and, for a process task,
+    the child's handle.  ``settle()`` is True for the first of the finishing
+    thread and the time limit to ask: only that one writes the outcome."""
+
+    __slots__ = ("task_id", "token", "record", "name", "deadline", "time_limit", "started",
+                 "process", "timed_out", "_settled", "_lock")
+
+    def __init__(self, task_id, record, token, time_limit):
+        self.task_id = task_id
+        self.record = record
+        self.token = token
+        self.name = record.get("name") if isinstance(record.get("name"), str) else "?"
+        self.started = None
+        self.time_limit = time_limit
+        self.deadline = None
+        self.process = None
+        self.timed_out = False
+        self._settled = False
+        self._lock = threading.Lock()
+
+    def begin(self):
+        """The task starts now (a prefetched task waited in the pool's queue):
+        its time limit counts from here."""
+        self.started = time.monotonic()
+        if self.time_limit is not None:
+            self.deadline = self.started + self.time_limit
+
+    @property
+    def settled(self):
+        """True once the outcome is being written (or was)."""
+        return self._settled
+
+    def settle(self):
+        """True once: the caller writes the outcome."""
+        with self._lock:
+            if self._settled:
+                return False
+            self._settled = True
+            return True
+
+
+class Backoff:
+    """Pauses between attempts: ``first`` doubling up to ``ceiling``."""
+
+    def __init__(self, first, ceiling):
+        self.first, self.ceiling = first, ceiling
+        self.current = first
+
+    def next(self):
+        """The pause to take now (the next one is longer)."""
+        delay = self.current
+        self.current = min(self.current * 2, self.ceiling)
+        return delay
+
+    def reset(self):
+        """An attempt succeeded: start again from ``first``."""
+        self.current = self.first
+
+
+class Watch:
+    """One thread per reader, alive while the reader listens or runs tasks
+    that need it: every third of the lease it renews all the reader's claims
+    in one call, and it ends the tasks that outlive their time limit."""
+
+    def __init__(self, reader):
+        self._reader = reader
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = None
+        self._closing = False
+
+    def start(self):
+        """Start the thread if it is not running."""
+        with self._lock:
+            self._closing = False
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name=f"strand-watch-{self._reader.name}")
+                self._thread.start()
+        self._wake.set()  # a new deadline may be the nearest
+
+    def close(self):
+        """Let the thread end once no task is running."""
+        with self._lock:
+            self._closing = True
+        self._wake.set()
+
+    def _run(self):
+        reader = self._reader
+        beat = None if reader.lease is None else reader.lease / 3
+        next_beat = time.monotonic() + (beat or 0)
+        while True:
+            running = reader.running_tasks()
+            with self._lock:
+                if self._closing and not running:
+                    self._thread = None
+                    return
+            deadlines = [task.deadline for task in running
+                         if task.deadline is not None and not task.timed_out]
+            wake_at = min(deadlines + ([next_beat] if beat else []), default=None)
+            timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
+            self._wake.wait(timeout)
+            self._wake.clear()
+            now = time.monotonic()
+            if beat and now >= next_beat:
+                next_beat = now + beat
+                reader.renew_claims()
+            for task in reader.running_tasks():
+                if task.deadline is not None and now >= task.deadline and not task.timed_out:
+                    reader.time_out(task)
+
+
+class Finisher:
+    """One thread per listening reader that writes the outcomes of the
+    tasks that ended: all those waiting in one call (one transaction, one
+    round trip), so a pool thread is free for the next task as soon as its
+    function returns.  The only task of an otherwise idle reader writes its
+    own outcome."""
+
+    #: The most outcomes written in one call.
+    BATCH = 64
+
+    def __init__(self, write):
+        self._write = write
+        self._pending = collections.deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._closing = False
+        self._writing = False
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="strand-finisher")
+        self._thread.start()
+
+    def put(self, running, fields, alone=False):
+        """Queue the outcome of ``running``; False if the caller should
+        write it itself: the finisher has ended, or the task ran ``alone``
+        (no other task of the reader runs) while the finisher is idle -- a
+        hand-over to its thread would only add a wake-up to the latency."""
+        with self._ready:
+            if self._closing or alone and not (self._pending or self._writing):
+                return False
+            self._pending.append((running, fields))
+            self._ready.notify()
+        return True
+
+    def close(self):
+        """Write what is queued, then end the thread."""
+        with self._ready:
+            self._closing = True
+            self._ready.notify()
+
+    def _run(self):
+        while True:
+            with self._ready:
+                self._writing = False
+                while not self._pending and not self._closing:
+                    self._ready.wait()
+                if not self._pending:
+                    return
+                batch = [self._pending.popleft()
+                         for _ in range(min(self.BATCH, len(self._pending)))]
+                self._writing = True
+            try:
+                self._write(batch)
+            except BaseException:
+                log.exception("strand: could not write %d outcomes", len(batch))
