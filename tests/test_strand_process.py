@@ -109,9 +109,21 @@ def test_terminate_stops_the_child():
         handle.result(60)
 
 
+def test_lambdas_and_closures_reach_a_spawn_child_by_value():
+    offset = 10
+    runner = strand.MultiprocessTaskrunner(lambda x: x + offset, mp_context="spawn")
+    assert runner(5).result(60) == 15
+
+
 def test_unpicklable_function_gives_a_clear_error_with_spawn():
-    runner = strand.MultiprocessTaskrunner(lambda: 1, mp_context="spawn")
-    with pytest.raises(TypeError, match="cannot send the function of <lambda>"):
+    lock = threading.Lock()
+
+    def locked():
+        with lock:
+            return 1
+
+    runner = strand.MultiprocessTaskrunner(locked, mp_context="spawn")
+    with pytest.raises(TypeError, match="cannot send the function of locked"):
         runner()
 
 

@@ -1,4 +1,5 @@
 """A reader runs only code its own process gave it, or code signed with its secret."""
+import cloudpickle
 import pytest
 
 import strand
@@ -41,6 +42,51 @@ def test_signed_pickled_function_runs_on_a_reader_with_the_secret(store, tmp_pat
     assert task.result(0) == str(marker) and marker.exists()
 
 
+def _dill_pickles_lambdas():
+    import dill
+    try:
+        dill.dumps(lambda: None)
+    except Exception:  # dill 0.4 on Python 3.15: 'code' object has no attribute 'co_lnotab'
+        return False
+    return True
+
+
+def test_signed_pickled_closure_runs_and_the_record_names_its_pickler(store, tmp_path):
+    marker = tmp_path / "closure"
+    writer = strand.StoreTaskWriter(lambda suffix: touch(f"{marker}{suffix}"), store,
+                                    pickle_func=True, secret=SECRET)
+    task = writer("-ran")
+    expected = "dill" if _dill_pickles_lambdas() else "cloudpickle"
+    assert store[task.id]["func_serializer"] == expected
+    _empty_reader(store, secret=SECRET).run_pending()
+    assert task.result(0) == f"{marker}-ran" and (tmp_path / "closure-ran").exists()
+
+
+def _dill_cannot_pickle_code(monkeypatch):
+    """dill as it is on Python 3.15, on any version."""
+    import dill
+
+    def dumps(*args, **kwargs):
+        raise AttributeError("'code' object has no attribute 'co_lnotab'")
+    monkeypatch.setattr(dill, "dumps", dumps)
+
+
+def test_pickle_func_true_falls_back_to_cloudpickle_where_dill_fails(store, tmp_path,
+                                                                    monkeypatch):
+    _dill_cannot_pickle_code(monkeypatch)
+    task, marker = _pickled_task(store, tmp_path)
+    assert store[task.id]["func_serializer"] == "cloudpickle"
+    _empty_reader(store, secret=SECRET).run_pending()
+    assert task.result(0) == str(marker) and marker.exists()
+
+
+def test_an_explicitly_named_pickler_does_not_fall_back(tmp_path, monkeypatch):
+    _dill_cannot_pickle_code(monkeypatch)
+    writer = strand.StoreTaskWriter(touch, {}, pickle_func="dill", secret=SECRET)
+    with pytest.raises(AttributeError, match="co_lnotab"):
+        writer(str(tmp_path / "never"))
+
+
 def test_pickled_function_is_refused_by_a_reader_without_a_secret(store, tmp_path):
     task, marker = _pickled_task(store, tmp_path)
     _empty_reader(store).run_pending()
@@ -75,12 +121,10 @@ def test_tampered_arguments_are_refused(store, tmp_path):
 
 
 def test_tampered_function_is_refused(store, tmp_path):
-    import dill
-
     task, marker = _pickled_task(store, tmp_path)
     record = store[task.id]
     other = tmp_path / "injected"
-    record["func"] = dill.dumps(lambda *args: touch(str(other)))
+    record["func"] = cloudpickle.dumps(lambda *args: touch(str(other)))
     store[task.id] = record
     _empty_reader(store, secret=SECRET).run_pending()
     assert "altered" in _refusal(store, task)
@@ -88,11 +132,10 @@ def test_tampered_function_is_refused(store, tmp_path):
 
 
 def test_forged_record_written_by_hand_is_refused(store, tmp_path):
-    import dill
-
     marker = tmp_path / "forged"
     record = {"id": "forged", "name": "evil", "qualname": "x:evil",
-              "func": dill.dumps(lambda: touch(str(marker))), "func_serializer": "dill",
+              "func": cloudpickle.dumps(lambda: touch(str(marker))),
+              "func_serializer": "cloudpickle",
               "args": [], "kwargs": {}, "serializer": None, "status": "new", "time": 0.0}
     record["signature"] = record_signature(b"guessed secret, not the real one", record)
     store["forged"] = record

@@ -6,6 +6,8 @@ import signal
 import sys
 import traceback
 
+import cloudpickle
+
 from ._util import is_one_shot, iterates_items
 from .base import Taskrunner, unwrap
 from .handles import Outcome, TaskHandle
@@ -80,6 +82,8 @@ class MultiprocessTaskrunner(Taskrunner):
     def _submit(self, args, kwargs):
         full_args, full_kwargs = self._merged(args, kwargs)
         target = _portable(self.func)
+        if self._context.get_start_method() != "fork":
+            target = _ByValue(target)
         receiver, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=_child_main, name=f"strand-{self.name}",
@@ -193,6 +197,19 @@ def _portable(func):
     if holder is not func and isinstance(holder, Taskrunner) and unwrap(holder) is func:
         return _DecoratedFunction(module, qualname)
     return func
+
+
+class _ByValue:
+    """Sends a function to a 'spawn' or 'forkserver' child with cloudpickle,
+    as parallel does: the child cannot import one defined in the ``__main__``
+    of a ``python -c`` script or a notebook by name.  Importable functions
+    still travel by reference."""
+
+    def __init__(self, func):
+        self.func = func
+
+    def __reduce__(self):
+        return pickle.loads, (cloudpickle.dumps(self.func, protocol=pickle.HIGHEST_PROTOCOL),)
 
 
 def _unpicklable_part(target, args, kwargs):

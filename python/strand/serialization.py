@@ -2,7 +2,7 @@
 
 A serializer has a ``name``, ``dumps(obj) -> bytes``, ``loads(bytes) -> obj``
 and ``trusted``: whether ``loads`` is safe on bytes from anyone.  ``json`` is
-trusted; ``pickle`` and ``dill`` are not (loading them can run any code), so
+trusted; ``pickle``, ``dill`` and ``cloudpickle`` are not (loading them can run any code), so
 a task reader loads their bytes only after checking an HMAC signature made
 with a secret it shares with the writer.
 """
@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import json
 import pickle
+
+import cloudpickle
 
 from ._util import require_callable
 
@@ -79,6 +81,7 @@ register_serializer(Serializer("json", lambda v: json_dumps(v).encode("utf-8"),
                                lambda b: json_loads(bytes(b).decode("utf-8")), trusted=True))
 register_serializer(Serializer("pickle", pickle.dumps, pickle.loads))
 register_serializer(Serializer("dill", _dill_dumps, _dill_loads))
+register_serializer(Serializer("cloudpickle", cloudpickle.dumps, pickle.loads))
 
 
 def get_serializer(spec):

@@ -69,7 +69,8 @@ class StoreTaskWriter(Taskrunner):
     ``id``, ``qualname``, ``status`` (the same as ``task_status``: ``new``,
     then ``running``, ``complete`` or ``error``), ``time`` (s) and the
     serialization fields.  With ``pickle_func``, ``func`` is the function
-    serialized with dill (``pickle_func=True``) or the serializer named.
+    serialized with dill (``pickle_func=True``; cloudpickle where dill
+    fails) or the serializer named, whose name is in ``func_serializer``.
     ``serializer`` (``'pickle'``, ``'dill'``, ``'json'`` or a
     :class:`strand.Serializer`) packs the arguments and result as bytes;
     without it they are stored as they are.  ``secret`` signs each record
@@ -103,6 +104,7 @@ class StoreTaskWriter(Taskrunner):
         self.store = store
         self.get_result = get_result if get_result is None else _callable(get_result)
         self.func_serializer = _func_serializer(pickle_func)
+        self._func_fallback = get_serializer("cloudpickle") if pickle_func is True else None
         self.serializer = get_serializer(serializer)
         self._key = secret_key(secret)
         self._check_config()
@@ -189,8 +191,7 @@ class StoreTaskWriter(Taskrunner):
         if self.run_in != "thread":
             record["run_in"] = self.run_in
         if self.func_serializer is not None:
-            record["func"] = self.func_serializer.dumps(func)
-            record["func_serializer"] = self.func_serializer.name
+            record["func"], record["func_serializer"] = self._pickled_function(func)
         if self.serializer is not None:
             record.update({name: self.serializer.dumps(value)
                            for name, value in arguments.items()})
@@ -199,6 +200,22 @@ class StoreTaskWriter(Taskrunner):
         now = time.time()
         record.update(status_fields(NEW), time=now, start_time=int(now * 1000))
         return record
+
+    def _pickled_function(self, func):
+        """(bytes, serializer name).  dill 0.4 cannot pickle a function's code
+        on Python 3.15 ('co_lnotab' is gone), so pickle_func=True falls back
+        to cloudpickle where dill fails."""
+        try:
+            return self.func_serializer.dumps(func), self.func_serializer.name
+        except Exception as exc:
+            if self._func_fallback is None:
+                raise
+            first = exc
+        try:
+            return self._func_fallback.dumps(func), self._func_fallback.name
+        except Exception as exc:
+            raise TypeError(f"{func_name(func)}() cannot be pickled: dill failed with "
+                            f"{first!r}, cloudpickle with {exc!r}") from exc
 
     @property
     def result(self):
