@@ -7,6 +7,8 @@ start them and return at once.  Threads run on lateral's native pool (the
 pools; any ``concurrent.futures.Executor`` can be passed as ``executor=``.
 See docs/parallel.md.
 """
+from _lateral_version import module_getattr as _module_getattr
+
 from . import exceptions, models, utils
 from ._params import PROCESS_EXECUTOR, THREAD_EXECUTOR
 from .api import (
@@ -46,6 +48,10 @@ NOT_STARTED = ParallelStatus.NOT_STARTED
 STARTED = ParallelStatus.STARTED
 DONE = ParallelStatus.DONE
 FAILED = ParallelStatus.FAILED
+
+
+#: ``__version__``: the installed lateral version (see docs/api.md).
+__getattr__ = _module_getattr(__name__)
 
 __all__ = [
     "AsyncExecution",

@@ -6,6 +6,7 @@ the calling code carries on.  The ``with`` block exits only when every task,
 nested ones included, has finished.  See docs/pylateral.md.
 """
 from _lateral import checkpoint
+from _lateral_version import module_getattr as _module_getattr
 
 # The published module paths, reachable after a bare `import pylateral` as there.
 from . import exceptions, task_group_module, task_module, task_pool_module, timeout, util  # noqa: F401
@@ -23,6 +24,9 @@ from .exceptions import (
 from .pool import TaskPool, get_current_task_pool, join, task_group, task_pool
 from .task import task
 from .task_group_module import get_current_task_group
+
+#: ``__version__``: the installed lateral version (see docs/api.md).
+__getattr__ = _module_getattr(__name__)
 
 __all__ = [
     "CacheScopes",

@@ -7,6 +7,8 @@ coroutine (``CoroutineTaskrunner``), later and elsewhere through a store
 with ``on_iter``/``on_end``/``on_error`` callbacks.  ``as_task`` is the
 decorator form; ``dispatch`` starts many calls at once.  See docs/strand.md.
 """
+from _lateral_version import module_getattr as _module_getattr
+
 from . import constants, taskrunning  # the published module paths
 from .base import Taskrunner
 from .coroutine import AsyncioHandle, CoroutineTaskrunner
@@ -23,6 +25,10 @@ from .stores import MappingTaskQueue, RedisStore, SqliteStore, StoreUnavailable,
 from .task_dispatcher import TaskDispatcher
 from .threads import ThreadTaskrunner, thread_pool
 from .writer import SignatureError, StoreTask, StoreTaskError, StoreTaskWriter
+
+
+#: ``__version__``: the installed lateral version (see docs/api.md).
+__getattr__ = _module_getattr(__name__)
 
 __all__ = [
     "Args", "AsyncioHandle", "COMPLETE", "CancelledTask", "CompletedHandle",
