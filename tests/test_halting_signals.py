@@ -255,11 +255,14 @@ for _ in range(300):
         counts["interrupted"] += 1
     except pylateral.TaskPoolAlreadyAllocated:
         counts["refused"] += 1
-    current = _lateral.get_current_pool()
-    if current is not None and not current.closed:
-        counts["open pool left current"] += 1
-        _lateral.set_current_pool(None)  # so that the next tries measure afresh
-        current.close(cancel=True)
+    # An alarm landing as __exit__ starts, before any of its code, can leave
+    # the pool current (documented): the next task_pool() must close it.
+# After one clean block, no open pool is left current.
+with pylateral.task_pool(max_workers=1):
+    noop()
+current = _lateral.get_current_pool()
+if current is not None and not current.closed:
+    counts["open pool left current"] += 1
 counts["threads left"] = settle("pylateral-", 0)
 print(json.dumps(counts))
 """
