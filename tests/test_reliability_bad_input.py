@@ -240,11 +240,14 @@ def spawn_runner(func, *args, **kwargs):
     return run
 
 
-def spawn_local_function(res):
-    def local(x):
-        return x  # pragma: no cover - never sent
+def spawn_lock_closure(res):
+    lock = threading.Lock()
 
-    strand.MultiprocessTaskrunner(local, mp_context="spawn")(1)
+    def locked(x):
+        with lock:  # pragma: no cover - never sent: a lock cannot be pickled
+            return x
+
+    strand.MultiprocessTaskrunner(locked, mp_context="spawn")(1)
 
 
 def process_result_unpicklable(res):
@@ -629,10 +632,9 @@ STRAND_ROWS = [
     bad("strand.MultiprocessTaskrunner", "mp_context=True",
         lambda res: strand.MultiprocessTaskrunner(double, mp_context=True),
         TypeError, r"mp_context must be .* got True"),
-    bad("strand.MultiprocessTaskrunner", "a lambda, spawn", spawn_runner(lambda x: x, 1),
-        TypeError, r"cannot send the function of <lambda>\(\) to a 'spawn' child process"),
-    bad("strand.MultiprocessTaskrunner", "a local function, spawn", spawn_local_function,
-        TypeError, r"cannot send the function of local\(\) to a 'spawn' child process"),
+    bad("strand.MultiprocessTaskrunner", "a function closing over a lock, spawn",
+        spawn_lock_closure, TypeError,
+        r"cannot send the function of locked\(\) to a 'spawn' child process"),
     bad("strand.MultiprocessTaskrunner", "an unpicklable argument, spawn",
         spawn_runner(add, threading.Lock()),
         TypeError, r"cannot send the arguments of add\(\) .*_thread.lock"),
@@ -926,8 +928,18 @@ def pool_with_endless_timeout(res):
     return pool.return_values()
 
 
-def fork_runner_lambda(res):
-    return strand.MultiprocessTaskrunner(lambda x: x + 1, mp_context="fork")(1).result(PATIENCE)
+def runner_lambda(method):
+    def run(res):
+        runner = strand.MultiprocessTaskrunner(lambda x: x + 1, mp_context=method)
+        return runner(1).result(PATIENCE)
+    return run
+
+
+def spawn_local_function(res):
+    def triple(x):
+        return 3 * x
+
+    return strand.MultiprocessTaskrunner(triple, mp_context="spawn")(1).result(PATIENCE)
 
 
 #: strand.dispatch makes a handle and a core batch per call (its design): on
@@ -963,7 +975,11 @@ ACCEPTED_INPUT = [
           lambda res: parallel.process.map(lambda x: x + 1, [1, 2]), lambda: [2, 3]),
     works("parallel.process.map", "a local function", local_function_on_processes,
           lambda: [3, 6]),
-    works("strand.MultiprocessTaskrunner", "a lambda, fork", fork_runner_lambda, lambda: 2),
+    works("strand.MultiprocessTaskrunner", "a lambda, fork", runner_lambda("fork"), lambda: 2),
+    # Sent with cloudpickle, as parallel sends them (3.14's default is forkserver).
+    works("strand.MultiprocessTaskrunner", "a lambda, spawn", runner_lambda("spawn"), lambda: 2),
+    works("strand.MultiprocessTaskrunner", "a local function, spawn", spawn_local_function,
+          lambda: 3),
     # An int timeout beyond a float's range means forever (docs/core.md).
     works("pylateral.task_pool", "timeout=10**400", pool_with_endless_timeout, lambda: [2]),
     works("pylateral.checkpoint", "outside any pool", lambda res: pylateral.checkpoint(),
