@@ -59,3 +59,16 @@ def test_a_pool_whose_own_task_drops_the_last_reference_ends_cleanly():
     with _lateral.Pool(2, "after") as pool:
         for _ in range(10):
             pool.submit(Counter().add, has_return_value=True)
+
+
+def test_a_pool_freed_by_the_end_of_its_own_batch_ends_cleanly():
+    # Nobody keeps the pool or the batch: the last ticket's worker drops the
+    # batch, which drops the pool, inside that worker.
+    for _ in range(50):
+        pool = _lateral.Pool(2, "batchdrop")
+        pool.map(lambda x: x, range(100))
+        del pool
+    assert wait_until(lambda: threads_named("batchdrop") == [], PATIENCE), \
+        threads_named("batchdrop")
+    with _lateral.Pool(2, "after") as pool:
+        assert pool.map(lambda x: x * 2, range(10)).result(PATIENCE) == list(range(0, 20, 2))

@@ -68,7 +68,7 @@ void lat_account_done(lat_pool *pool, const lat_item *it)
  * once none is: a pool nobody else references then closes its threads
  * (workers hold no reference; pool_dealloc stops and joins them).
  * Contract of take_work_ref_if_idle: mu held; returns 1 if the caller must
- * drop that reference with drop_work_ref once it has let go of mu. */
+ * drop that reference (drop_pool_ref) once it has let go of mu. */
 static int take_work_ref_if_idle(lat_pool *pool)
 {
     if (!pool->work_ref || pool->pending != 0)
@@ -77,9 +77,9 @@ static int take_work_ref_if_idle(lat_pool *pool)
     return 1;
 }
 
-/* Returns 1 if that freed the pool, which a worker must then not touch
- * again.  Contract: GIL held, mu not held. */
-static int drop_work_ref(lat_pool *pool)
+/* Drops one reference to the pool; returns 1 if that freed it, which a
+ * worker must then not touch again.  Contract: GIL held, mu not held. */
+static int drop_pool_ref(lat_pool *pool)
 {
     int last = Py_REFCNT(pool) == 1;
     Py_DECREF(pool);
@@ -93,7 +93,25 @@ static int release_work_ref(lat_pool *pool)
     pthread_mutex_lock(&pool->mu);
     int drop = take_work_ref_if_idle(pool);
     pthread_mutex_unlock(&pool->mu);
-    return drop ? drop_work_ref(pool) : 0;
+    return drop ? drop_pool_ref(pool) : 0;
+}
+
+/* Accounts for an item that ran or was dropped, and clears it.  Clearing
+ * may drop the last reference to the pool but its own (a ticket's batch
+ * holds one), so one is kept across it.  Returns 1 if the pool was freed,
+ * which the calling worker must then not touch again.
+ * Contract: GIL held, mu not held. */
+static int finish_item(lat_pool *pool, lat_item *it)
+{
+    pthread_mutex_lock(&pool->mu);
+    lat_account_done(pool, it);
+    int drop = take_work_ref_if_idle(pool);
+    pthread_mutex_unlock(&pool->mu);
+    Py_INCREF(pool);
+    lat_item_clear(it);
+    if (drop)
+        Py_DECREF(pool);  /* its reference to itself; ours keeps it */
+    return drop_pool_ref(pool);
 }
 
 /* Empties the queue into `dropped` and accounts for every item.
@@ -328,7 +346,7 @@ static void note_pop(lat_pool *pool)
         lat_wake(pool, LAT_WAIT_ROOM);
 }
 
-/* Sleeps until an item or closing; returns 1 with *it filled, 0 to exit.
+/* Sleeps until an item or closing; returns as worker_take does.
  * Contract: GIL held on entry, released while sleeping, held on return. */
 static int worker_sleep_take(lat_pool *pool, lat_item *it)
 {
@@ -352,40 +370,32 @@ static int worker_sleep_take(lat_pool *pool, lat_item *it)
     pthread_mutex_unlock(&pool->mu);
     pthread_sigmask(SIG_SETMASK, &lat_program_sigmask, NULL);
     PyEval_RestoreThread(ts);
-    if (got && gen != pool->generation) {
-        /* The queue was dropped while this thread waited for the GIL. */
-        pthread_mutex_lock(&pool->mu);
-        lat_account_done(pool, it);
-        pthread_mutex_unlock(&pool->mu);
-        lat_item_clear(it);
-        return -1;
-    }
+    if (got && gen != pool->generation)  /* dropped while this thread waited for the GIL */
+        return finish_item(pool, it) ? -2 : -1;
     return got;
 }
 
 /* Takes the next item; returns 1 with *it filled, 0 when the worker should
- * exit, -1 when the item it took was dropped meanwhile (and accounted for).
+ * exit, -1 when the item it took was dropped meanwhile (and finished), -2
+ * when finishing it freed the pool (see finish_item).
  * Contract: GIL held on entry and on return. */
 static int worker_take(lat_pool *pool, lat_item *it)
 {
-    for (;;) {
-        pthread_mutex_lock(&pool->mu);
-        int got = lat_queue_pop(&pool->q, it);
-        if (got)
-            note_pop(pool);
-        int closing = pool->closing;
-        pthread_mutex_unlock(&pool->mu);
-        if (got)
-            return 1;
-        if (closing)
-            return 0;
-        return worker_sleep_take(pool, it);
-    }
+    pthread_mutex_lock(&pool->mu);
+    int got = lat_queue_pop(&pool->q, it);
+    if (got)
+        note_pop(pool);
+    int closing = pool->closing;
+    pthread_mutex_unlock(&pool->mu);
+    if (got)
+        return 1;
+    if (closing)
+        return 0;
+    return worker_sleep_take(pool, it);
 }
 
 /* Runs one item in this worker, nested runs included.  Returns 1 if the
- * caller must drop the pool's work reference (nothing is pending now).
- * Contract: GIL held, mu not held. */
+ * pool was freed (finish_item).  Contract: GIL held, mu not held. */
 static int worker_run(lat_pool *pool, lat_worker *w, lat_item *it)
 {
     int was_busy = w->busy;
@@ -397,12 +407,7 @@ static int worker_run(lat_pool *pool, lat_worker *w, lat_item *it)
     w->busy = was_busy;
     if (!was_busy)
         lat_halt_finish(w);  /* the halt aimed at this item */
-    pthread_mutex_lock(&pool->mu);
-    lat_account_done(pool, it);
-    int drop = take_work_ref_if_idle(pool);
-    pthread_mutex_unlock(&pool->mu);
-    lat_item_clear(it);
-    return drop;
+    return finish_item(pool, it);
 }
 
 /* Runs one queued item in a worker that is waiting for others; returns 1
@@ -416,9 +421,9 @@ int lat_pool_help_one(lat_pool *pool, lat_worker *w)
         note_pop(pool);
     pthread_mutex_unlock(&pool->mu);
     /* The item this worker is inside keeps the pool alive (a task by
-     * pending, a batch ticket by its batch), so the drop never frees it. */
-    if (got && worker_run(pool, w, &it))
-        drop_work_ref(pool);
+     * pending, a batch ticket by its batch): this run never frees it. */
+    if (got)
+        worker_run(pool, w, &it);
     return got;
 }
 
@@ -441,14 +446,10 @@ static void *worker_main(void *arg)
     pthread_mutex_unlock(&pool->mu);
     lat_item it;
     int got, freed = 0;
-    while (!freed && (got = worker_take(pool, &it)) != 0) {
-        /* Dropping the work reference may free the pool (its dealloc
-         * detaches this thread): then neither pool nor w is touched again. */
-        if (got > 0)
-            freed = worker_run(pool, w, &it) ? drop_work_ref(pool) : 0;
-        else
-            freed = release_work_ref(pool);  /* its item was dropped */
-    }
+    /* Finishing an item may free the pool (its dealloc detaches this
+     * thread): then neither pool nor w is touched again. */
+    while (!freed && (got = worker_take(pool, &it)) != 0)
+        freed = got > 0 ? worker_run(pool, w, &it) : got == -2;
     worker_forget_thread();
     lat_tls_worker = NULL;
     lat_tls_group = NULL;
