@@ -135,6 +135,17 @@ def wait_until(predicate, timeout=30.0, interval=0.01):
         time.sleep(interval)
 
 
+def make_store(kind, tmp_path, request):
+    """A fresh task store of ``kind`` (``'dict'``, ``'sqlite'`` or ``'redis'``)
+    for one test.  ``'redis'`` asks the test module's ``redis_url`` fixture
+    for its server and takes a namespace of the test's own."""
+    if kind == "dict":
+        return {}
+    if kind == "sqlite":
+        return strand.SqliteStore(tmp_path / "tasks.sqlite3")
+    return strand.RedisStore(request.getfixturevalue("redis_url"), namespace=request.node.name)
+
+
 @contextlib.contextmanager
 def redis_server():
     """A throw-away ``redis-server`` on a loopback port; yields its URL."""

@@ -5,7 +5,6 @@
 import multiprocessing
 import os
 import threading
-import uuid
 
 import dill
 import pytest
@@ -22,7 +21,7 @@ import strand.taskrunning.store_reader
 import strand.taskrunning.store_writer
 import strand.taskrunning.thread
 import strand.taskrunning.utils
-from strand_support import add, fail, redis_server, touch, touch_and_wait, wait_for_file
+from strand_support import add, fail, make_store, redis_server, touch, touch_and_wait, wait_for_file
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -186,12 +185,7 @@ def redis_url():
 
 @pytest.fixture(params=["dict", "sqlite", "redis"])
 def store(request, tmp_path):
-    if request.param == "dict":
-        return {}
-    if request.param == "sqlite":
-        return strand.SqliteStore(tmp_path / "tasks.sqlite3")
-    url = request.getfixturevalue("redis_url")
-    return strand.RedisStore(url, namespace=f"dropin-{uuid.uuid4().hex}")
+    return make_store(request.param, tmp_path, request)
 
 
 def run_like_the_published_format(record):

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 import strand
-from strand_support import add, free_port, redis_server, touch, wait_until
+from strand_support import add, free_port, make_store, redis_server, touch, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -49,7 +49,7 @@ def test_sqlite_run_pending_passes_a_bad_record(tmp_path):
 
 @pytest.fixture(params=["dict", "sqlite"])
 def store(request, tmp_path):
-    return {} if request.param == "dict" else strand.SqliteStore(tmp_path / "f.db")
+    return make_store(request.param, tmp_path, request)
 
 
 @pytest.mark.parametrize("field, value", [("qualname", ["a", "list"]), ("name", {"a": 1}),

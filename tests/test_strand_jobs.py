@@ -10,7 +10,7 @@ import pytest
 
 import strand
 import strand_jobs_support as jobs
-from strand_support import redis_server, wait_until
+from strand_support import make_store, redis_server, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -24,12 +24,7 @@ def redis_url():
 
 @pytest.fixture(params=["dict", "sqlite", "redis"])
 def store(request, tmp_path):
-    if request.param == "dict":
-        return {}
-    if request.param == "sqlite":
-        return strand.SqliteStore(tmp_path / "jobs.db")
-    url = request.getfixturevalue("redis_url")
-    return strand.RedisStore(url, namespace=request.node.name)
+    return make_store(request.param, tmp_path, request)
 
 
 def _reader(store, *functions, **kwargs):

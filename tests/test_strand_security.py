@@ -4,7 +4,7 @@ import pytest
 
 import strand
 from strand.writer import record_signature
-from strand_support import add, touch
+from strand_support import add, make_store, touch
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,7 +33,7 @@ def _refusal(store, task):
 
 @pytest.fixture(params=["dict", "sqlite"])
 def store(request, tmp_path):
-    return {} if request.param == "dict" else strand.SqliteStore(tmp_path / "sec.db")
+    return make_store(request.param, tmp_path, request)
 
 
 def test_signed_pickled_function_runs_on_a_reader_with_the_secret(store, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 import strand
 import strand_jobs_support as jobs
-from strand_support import redis_server, wait_until
+from strand_support import make_store, redis_server, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -37,10 +37,7 @@ def redis_url():
 
 @pytest.fixture(params=["sqlite", "redis"])
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        return strand.SqliteStore(tmp_path / "speed.db")
-    return strand.RedisStore(request.getfixturevalue("redis_url"),
-                             namespace=request.node.name)
+    return make_store(request.param, tmp_path, request)
 
 
 def test_an_idle_reader_blocks_instead_of_polling(store):

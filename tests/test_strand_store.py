@@ -6,17 +6,15 @@ import time
 import pytest
 
 import strand
-from strand_support import (ReaderProcess, add, fail, long_blocking_function, record_run,
-                            rendezvous, stall_first_attempt, wait_until)
+from strand_support import (ReaderProcess, add, fail, long_blocking_function, make_store,
+                            record_run, rendezvous, stall_first_attempt, wait_until)
 
 pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture(params=["dict", "sqlite"])
 def store(request, tmp_path):
-    if request.param == "dict":
-        return {}
-    return strand.SqliteStore(tmp_path / "tasks.sqlite3")
+    return make_store(request.param, tmp_path, request)
 
 
 def test_writer_writes_a_task_record(store):

@@ -11,7 +11,7 @@ import pytest
 
 import strand
 import strand_jobs_support as jobs
-from strand_support import HERE, redis_server, wait_until
+from strand_support import HERE, make_store, redis_server, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -20,7 +20,7 @@ SECRET = "a shared secret, 32 bytes long.."
 
 @pytest.fixture(params=["dict", "sqlite"])
 def store(request, tmp_path):
-    return {} if request.param == "dict" else strand.SqliteStore(tmp_path / "w.db")
+    return make_store(request.param, tmp_path, request)
 
 
 def test_concurrency_runs_n_tasks_at_once(store):
