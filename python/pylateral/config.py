@@ -41,6 +41,13 @@ def resolve_block(block_when_saturated):
     return env_flag("PYLATERAL_BLOCK_WHEN_SATURATED", False)
 
 
+def check_bool(value, name):
+    """``value`` if it is True or False, else TypeError naming ``name``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def enabled():
     """False when ``$PYLATERAL_ENABLED`` says so (``false``, any case)."""
     return env_flag("PYLATERAL_ENABLED", True)

@@ -4,6 +4,7 @@ import weakref
 import _lateral
 
 from . import config
+from .exceptions import TaskErrors
 
 #: The TaskPool whose pool is current (a weak reference), so that the next
 #: task_pool() can tell a pool in use from one whose ``with`` block is gone.
@@ -15,7 +16,8 @@ class TaskPool:
 
     Entering it opens the process's task pool; leaving it waits for every
     task (nested ones included), raises the first task error if there was
-    one, and stops the worker threads.
+    one (with ``halt_on_error=False``: :class:`TaskErrors` holding them
+    all), and stops the worker threads.
 
     Wherever a signal handler raises (Ctrl-C) in ``__enter__`` or
     ``__exit__``, they close the pool and unregister it before the exception
@@ -25,11 +27,13 @@ class TaskPool:
     :func:`_close_abandoned_pool`).
     """
 
-    def __init__(self, max_workers=None, timeout=None, block_when_saturated=None):
+    def __init__(self, max_workers=None, timeout=None, block_when_saturated=None,
+                 halt_on_error=True):
         self._enabled = config.enabled()
         self._max_workers = config.resolve_workers(max_workers)
         self._timeout = config.resolve_timeout(timeout)
         self._block = config.resolve_block(block_when_saturated)
+        self._halt_on_error = config.check_bool(halt_on_error, "halt_on_error")
         self._core = None
 
     def __enter__(self):
@@ -40,7 +44,8 @@ class TaskPool:
             # Eager: an ETL job sized its pool for a burst of work; starting
             # every thread now keeps thread start-up out of the burst.
             self._core = _lateral.Pool(self._max_workers, "pylateral", self._block,
-                                       not self._enabled, eager=True)
+                                       not self._enabled, eager=True,
+                                       halt_on_error=self._halt_on_error)
             _owner = weakref.ref(self)
             _lateral.set_current_pool(self._core)
             return self
@@ -63,7 +68,18 @@ class TaskPool:
             # handler did before close() began.
             self._close(cancel=True, leaving=error)
             raise
+        if exc_type is None:
+            self._raise_collected_errors()
         return False
+
+    def _raise_collected_errors(self):
+        """halt_on_error=False: the block and every task ran; raise one
+        TaskErrors for the tasks that failed."""
+        core = self._core
+        if self._halt_on_error or core.forked or not core.errors:
+            return
+        errors = list(core.errors)
+        raise TaskErrors(f"{len(errors)} of {core.tasks_run} tasks failed", errors)
 
     def _close(self, cancel, leaving):
         """Stop the pool and stop it being current.  ``leaving``: the
@@ -93,7 +109,9 @@ class TaskPool:
                 _lateral.set_current_pool(None)
 
     def join(self, timeout=None):
-        """Wait for every queued and running task; raise the first error."""
+        """Wait for every queued and running task; raise the first error
+        (with ``halt_on_error=False`` task errors are not raised here: they
+        are on :attr:`errors`, and in :class:`TaskErrors` at exit)."""
         self._require_open().join(self._timeout if timeout is None else timeout)
 
     def return_values(self):
@@ -108,8 +126,17 @@ class TaskPool:
 
     @property
     def errors(self):
-        """Every exception raised by a task of this pool, first one first."""
+        """Every exception raised by a task of this pool, in completion order
+        (the first one first), each with a note naming the call that queued
+        the task: ``task f(...) queued at etl.py:12 in main``."""
         return self._require_core().errors
+
+    @property
+    def halt_on_error(self):
+        """True (the default): the first task error halts the pool.  False:
+        every task runs, errors are kept on :attr:`errors` and raised at exit
+        as one :class:`TaskErrors`."""
+        return self._halt_on_error
 
     @property
     def max_workers(self):
@@ -160,7 +187,7 @@ def _close_abandoned_pool():
         _lateral.set_current_pool(None)
 
 
-def task_pool(max_workers=None, timeout=None, block_when_saturated=None):
+def task_pool(max_workers=None, timeout=None, block_when_saturated=None, halt_on_error=True):
     """Open the process's task pool: ``with pylateral.task_pool() as pool:``.
 
     ``max_workers``: threads, else ``$PYLATERAL_WORKERS``, else 5 x CPUs.
@@ -171,8 +198,15 @@ def task_pool(max_workers=None, timeout=None, block_when_saturated=None):
     ``block_when_saturated`` (else ``$PYLATERAL_BLOCK_WHEN_SATURATED``, else
     False): a task call of the opening thread that makes every worker busy
     returns only once a worker is free (workers never block).
+    ``halt_on_error`` (True or False): True, the first task error drops the
+    queued tasks, stops the running ones and is raised.  False, for jobs that
+    must not stop at one bad record: every task runs; each task's Exception
+    is kept on ``pool.errors`` and, when the block ends, one
+    :class:`TaskErrors` (an ``ExceptionGroup`` on Python 3.11+) holding them
+    all is raised, its message giving the counts.  Ctrl-C, a timeout and a
+    task's ``BaseException`` (``SystemExit``...) still halt the pool.
     """
-    return TaskPool(max_workers, timeout, block_when_saturated)
+    return TaskPool(max_workers, timeout, block_when_saturated, halt_on_error)
 
 
 def get_current_task_pool():

@@ -285,7 +285,7 @@ static int batch_start(lat_batch *b, Py_ssize_t tickets)
         tickets = b->n;
     b->tickets = tickets;
     for (Py_ssize_t k = 0; k < tickets; k++) {
-        lat_item it = {NULL, NULL, NULL, Py_NewRef(b), ITEM_TICKET, 0};
+        lat_item it = {.owner = Py_NewRef(b), .kind = ITEM_TICKET};
         if (lat_pool_enqueue(pool, &it) < 0) {
             pthread_mutex_lock(&pool->mu);
             b->tickets -= tickets - k - 1;

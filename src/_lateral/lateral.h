@@ -33,14 +33,24 @@ enum { TASK_HAS_RETURN = 1 };
 /* The most threads a pool may have (Pool(max_workers) and the packages). */
 #define LAT_MAX_WORKERS 100000
 
-/* One queued unit of work: 40 bytes, no Python allocation of its own. */
+/* Where a task was queued: the calling frame's code object and the byte
+ * offset of the call in it.  The line is worked out only if the task fails
+ * (lat_note_call_site): a task call is a hot path. */
+typedef struct {
+    PyObject *code;    /* strong, or NULL (no Python caller) */
+    uint32_t offset;
+} lat_site;
+
+/* One queued unit of work: 48 bytes, no Python allocation of its own. */
 typedef struct {
     PyObject *fn;      /* TASK: the callable; TICKET: NULL */
     PyObject *args;    /* TASK: tuple; TICKET: NULL */
     PyObject *kwargs;  /* TASK: dict or NULL */
     PyObject *owner;   /* TASK: TaskGroup or NULL; TICKET: Batch */
-    uint32_t kind;
-    uint32_t flags;
+    PyObject *site_code;   /* TASK: lat_site.code; TICKET: NULL */
+    uint32_t site_offset;  /* TASK: lat_site.offset */
+    uint16_t kind;
+    uint16_t flags;
 } lat_item;
 
 typedef struct {
@@ -96,6 +106,8 @@ typedef struct lat_pool {
     Py_ssize_t ready;         /* threads that finished starting up */
     uint64_t generation;      /* bumped whenever the queue is dropped */
     int closing, cancelling, inline_mode, forked, block_when_saturated;
+    int halt_on_error;        /* 0: an Exception of a task is only recorded */
+    Py_ssize_t tasks_run;     /* tasks that ran to an end (GIL) */
     int work_ref;             /* holds a reference to itself while tasks are pending */
     unsigned long owner_ident;
     long owner_pid;
@@ -173,7 +185,8 @@ int lat_pool_enqueue(lat_pool *pool, lat_item *it);
 int lat_pool_check_usable(lat_pool *pool);
 int lat_pool_deliver_error(lat_pool *pool);
 PyObject *lat_unraisable_hook(PyObject *mod, PyObject *unraisable);
-void lat_pool_record_error(lat_pool *pool);
+void lat_pool_record_error(lat_pool *pool, PyObject *fn, lat_site site);
+int lat_inline_failed(lat_pool *pool, PyObject *fn);
 void lat_account_done(lat_pool *pool, const lat_item *it); /* mu held */
 void lat_item_clear(lat_item *it);                         /* GIL held */
 int lat_pool_help_one(lat_pool *pool, lat_worker *w);      /* GIL held */
@@ -187,6 +200,10 @@ void lat_halt_finish(lat_worker *w);    /* its own thread, outermost item done *
 int lat_halt_check(void);               /* -1 with TaskCancelled in a halted worker */
 PyObject *lat_halt_event(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 
+/* module.c: adds a note to an exception (BaseException.add_note; on 3.10
+ * in the message).  Returns 0, or -1 with an exception set. */
+int lat_add_note(PyObject *exc, PyObject *note);
+
 /* module.c: the signal mask the program had when _lateral was imported
  * (workers run tasks with it) and the one idle workers sleep with. */
 extern sigset_t lat_program_sigmask, lat_idle_sigmask;
@@ -196,6 +213,8 @@ int lat_collect_result(lat_pool *pool, PyObject *group, PyObject *value);
 int lat_finish_call(lat_pool *pool, PyObject *group, PyObject *fn,
                     int has_return, PyObject *res);   /* steals res */
 void lat_run_task(lat_pool *pool, lat_item *it);
+lat_site lat_caller_site(void);
+void lat_note_call_site(PyObject *exc, PyObject *fn, lat_site site);
 PyObject *lat_group_wait(lat_group *g, double timeout);
 
 /* batch.c */

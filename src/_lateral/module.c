@@ -123,6 +123,68 @@ static PyObject *checkpoint(PyObject *mod, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+#if PY_VERSION_HEX < 0x030B0000
+/* 3.10 prints no __notes__: the note goes into the message when the
+ * message is all str(exc) shows (BaseException.__str__ over one str),
+ * else onto __notes__, where code (and the exceptiongroup backport's
+ * traceback printing) finds it. */
+static int add_note_310(PyObject *exc, PyObject *note)
+{
+    PyObject *args = ((PyBaseExceptionObject *)exc)->args;
+    if (Py_TYPE(exc)->tp_str == ((PyTypeObject *)PyExc_BaseException)->tp_str &&
+        args != NULL && PyTuple_GET_SIZE(args) == 1 &&
+        PyUnicode_Check(PyTuple_GET_ITEM(args, 0))) {
+        PyObject *text = PyUnicode_FromFormat("%U\n%U", PyTuple_GET_ITEM(args, 0), note);
+        PyObject *new_args = text ? PyTuple_Pack(1, text) : NULL;
+        Py_XDECREF(text);
+        if (new_args == NULL)
+            return -1;
+        int r = PyObject_SetAttrString(exc, "args", new_args);
+        Py_DECREF(new_args);
+        return r;
+    }
+    PyObject *notes = PyObject_GetAttrString(exc, "__notes__");
+    if (notes == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return -1;
+        PyErr_Clear();
+        notes = PyList_New(0);
+        if (notes == NULL || PyObject_SetAttrString(exc, "__notes__", notes) < 0) {
+            Py_XDECREF(notes);
+            return -1;
+        }
+    }
+    int r = PyList_Check(notes) ? PyList_Append(notes, note) : 0;
+    Py_DECREF(notes);
+    return r;
+}
+#endif
+
+int lat_add_note(PyObject *exc, PyObject *note)
+{
+    if (!PyExceptionInstance_Check(exc) || !PyUnicode_Check(note)) {
+        PyErr_Format(PyExc_TypeError, "add_note needs an exception and a str, got %.100s and %.100s",
+                     Py_TYPE(exc)->tp_name, Py_TYPE(note)->tp_name);
+        return -1;
+    }
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *r = PyObject_CallMethod(exc, "add_note", "O", note);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+#else
+    return add_note_310(exc, note);
+#endif
+}
+
+static PyObject *add_note(PyObject *mod, PyObject *args)
+{
+    (void)mod;
+    PyObject *exc, *note;
+    if (!PyArg_ParseTuple(args, "OO:add_note", &exc, &note) || lat_add_note(exc, note) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *shutdown_all(PyObject *mod, PyObject *unused)
 {
     (void)mod;
@@ -162,6 +224,11 @@ static PyMethodDef module_methods[] = {
      "of one call, by the unpacking rule of map: an arg_type instance is explicit; "
      "without unpack the item is the one argument; a tuple or list (exactly) is the "
      "positional arguments, a trailing dict in it the keywords; a dict is keywords."},
+    {"add_note", add_note, METH_VARARGS,
+     "add_note(exc, note)\n--\n\nAdd the str note to the exception exc: "
+     "exc.add_note(note) on Python 3.11+; on 3.10, appended to the message "
+     "when that is all str(exc) shows (one str argument, BaseException.__str__), "
+     "else to exc.__notes__."},
     {"shutdown_all", shutdown_all, METH_NOARGS,
      "shutdown_all()\n--\n\nCancel and close every open pool (run at exit)."},
     {NULL}

@@ -43,6 +43,7 @@ void lat_item_clear(lat_item *it)
     Py_CLEAR(it->args);
     Py_CLEAR(it->kwargs);
     Py_CLEAR(it->owner);
+    Py_CLEAR(it->site_code);
 }
 
 /* Bookkeeping for an item that ran or was dropped.  Contract: mu held. */
@@ -172,9 +173,11 @@ static PyObject *fetch_exception(void)
     return value;
 }
 
-/* Records the exception set by a task; the first one halts the pool.
+/* Records the exception set by task `fn`, queued at `site`, with a note
+ * naming that call.  The first one halts the pool, unless the pool does
+ * not halt on errors and it is an Exception (not Ctrl-C, SystemExit...).
  * Contract: GIL held, an exception set. */
-void lat_pool_record_error(lat_pool *pool)
+void lat_pool_record_error(lat_pool *pool, PyObject *fn, lat_site site)
 {
     PyObject *exc = fetch_exception();
     if (exc == NULL)
@@ -183,8 +186,13 @@ void lat_pool_record_error(lat_pool *pool)
         Py_DECREF(exc);
         return;
     }
+    lat_note_call_site(exc, fn, site);
     if (PyList_Append(pool->errors, exc) < 0)
         PyErr_WriteUnraisable((PyObject *)pool);
+    if (!pool->halt_on_error && PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_Exception)) {
+        Py_DECREF(exc);
+        return;
+    }
     if (pool->first_error == NULL) {
         pool->first_error = exc; /* takes our reference */
         halt_work(pool);
@@ -662,7 +670,10 @@ int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,
             goto fail;
         }
     }
-    lat_item it = {Py_NewRef(fn), args, kwargs, Py_XNewRef(group), ITEM_TASK, flags};
+    lat_site site = lat_caller_site();
+    lat_item it = {.fn = Py_NewRef(fn), .args = args, .kwargs = kwargs,
+                   .owner = Py_XNewRef(group), .site_code = site.code,
+                   .site_offset = site.offset, .kind = ITEM_TASK, .flags = (uint16_t)flags};
     if (lat_pool_enqueue(pool, &it) < 0)
         return -1;
     return wait_for_room(pool, from_worker);
@@ -762,11 +773,11 @@ static int start_all_workers(lat_pool *pool)
 static PyObject *pool_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"max_workers", "name_prefix", "block_when_saturated",
-                             "inline", "eager", NULL};
+                             "inline", "eager", "halt_on_error", NULL};
     PyObject *workers_obj, *prefix = NULL;
-    int block = 0, inline_mode = 0, eager = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|Uppp:Pool", kwlist, &workers_obj,
-                                     &prefix, &block, &inline_mode, &eager))
+    int block = 0, inline_mode = 0, eager = 0, halt_on_error = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|Upppp:Pool", kwlist, &workers_obj,
+                                     &prefix, &block, &inline_mode, &eager, &halt_on_error))
         return NULL;
     Py_ssize_t max_workers;
     if (lat_check_workers(workers_obj, "max_workers", &max_workers) < 0)
@@ -791,6 +802,7 @@ static PyObject *pool_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     pool->max_workers = max_workers;
     pool->block_when_saturated = block;
     pool->inline_mode = inline_mode;
+    pool->halt_on_error = halt_on_error;
     pool->owner_ident = PyThread_get_thread_ident();
     pool->owner_pid = (long)getpid();
     pool->live_next = live_pools;
@@ -937,7 +949,9 @@ static PyObject *pool_submit_method(lat_pool *pool, PyObject *args, PyObject *kw
         Py_DECREF(fargs);
         Py_XDECREF(fkw);
         /* Same rules as a threaded task (UnexpectedReturnValueError). */
-        if (lat_finish_call(pool, lat_tls_group, fn, has_return, res) < 0)
+        pool->tasks_run++;
+        if (lat_finish_call(pool, lat_tls_group, fn, has_return, res) < 0 &&
+            lat_inline_failed(pool, fn) < 0)
             return NULL;
         Py_RETURN_NONE;
     }
@@ -1051,6 +1065,8 @@ static PyObject *pool_get_closed(lat_pool *p, void *c) { (void)c; return PyBool_
 static PyObject *pool_get_forked(lat_pool *p, void *c) { (void)c; return PyBool_FromLong(p->forked); }
 static PyObject *pool_get_inline(lat_pool *p, void *c) { (void)c; return PyBool_FromLong(p->inline_mode); }
 static PyObject *pool_get_halted(lat_pool *p, void *c) { (void)c; return PyBool_FromLong(p->first_error != NULL); }
+static PyObject *pool_get_halt_on_error(lat_pool *p, void *c) { (void)c; return PyBool_FromLong(p->halt_on_error); }
+static PyObject *pool_get_tasks_run(lat_pool *p, void *c) { (void)c; return PyLong_FromSsize_t(p->tasks_run); }
 
 static PyGetSetDef pool_getset[] = {
     {"results", (getter)pool_get_results, NULL, "Collected return values (a list).", NULL},
@@ -1063,6 +1079,10 @@ static PyGetSetDef pool_getset[] = {
     {"forked", (getter)pool_get_forked, NULL, "True in a child forked from the owner.", NULL},
     {"inline", (getter)pool_get_inline, NULL, "True if tasks run in the calling thread.", NULL},
     {"halted", (getter)pool_get_halted, NULL, "True while a task error waits to be raised.", NULL},
+    {"halt_on_error", (getter)pool_get_halt_on_error, NULL,
+     "False if a task's Exception is only recorded on errors (the pool goes on).", NULL},
+    {"tasks_run", (getter)pool_get_tasks_run, NULL,
+     "Tasks that ran to an end, failed ones included.", NULL},
     {NULL}
 };
 
@@ -1072,7 +1092,8 @@ PyObject *lat_pool_call(lat_pool *pool, PyObject *args, PyObject *kw);
 static PyMethodDef pool_methods[] = {
     {"submit", (PyCFunction)(void (*)(void))pool_submit_method, METH_VARARGS | METH_KEYWORDS,
      "submit(fn, args=(), kwargs=None, has_return_value=False)\n--\n\n"
-     "Queue a fire-and-forget call. The first exception halts the pool."},
+     "Queue a fire-and-forget call. The first exception halts the pool "
+     "(with halt_on_error=False, an Exception is only recorded on errors)."},
     {"join", (PyCFunction)(void (*)(void))pool_join, METH_VARARGS | METH_KEYWORDS,
      "join(timeout=None)\n--\n\nWait until no task is queued or running; "
      "raise the first task error, or PoolTimeoutError."},
@@ -1097,7 +1118,7 @@ PyTypeObject LatPool_Type = {
     .tp_basicsize = sizeof(lat_pool),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Pool(max_workers, name_prefix='lateral', block_when_saturated=False, inline=False, "
-              "eager=False)\n"
+              "eager=False, halt_on_error=True)\n"
               "--\n\nA pool of worker threads with a FIFO task queue.",
     .tp_new = pool_new,
     .tp_dealloc = (destructor)pool_dealloc,

@@ -5,6 +5,9 @@
  * Contract: everything here runs with the GIL held.
  */
 #include "lateral.h"
+#if PY_VERSION_HEX < 0x030B0000
+#include <frameobject.h>  /* 3.10: PyFrameObject's f_lasti */
+#endif
 
 typedef struct {
     PyObject_HEAD
@@ -78,22 +81,103 @@ int lat_finish_call(lat_pool *pool, PyObject *group, PyObject *fn,
     return r;
 }
 
+/* ---- call sites ---------------------------------------------------------- */
+
+/* Where the running Python code is: its code object and the byte offset of
+ * its current instruction (the call into us).  No traceback is taken and
+ * no line computed: the first call from a frame makes its frame object,
+ * later ones reuse it.  Contract: GIL held; never sets an exception. */
+lat_site lat_caller_site(void)
+{
+    lat_site site = {NULL, 0};
+    PyFrameObject *frame = PyEval_GetFrame();  /* borrowed */
+    if (frame == NULL)
+        return site;
+    site.code = (PyObject *)PyFrame_GetCode(frame);
+#if PY_VERSION_HEX >= 0x030B0000
+    int lasti = PyFrame_GetLasti(frame);
+#else
+    int lasti = frame->f_lasti * (int)sizeof(_Py_CODEUNIT);
+#endif
+    site.offset = lasti > 0 ? (uint32_t)lasti : 0;
+    return site;
+}
+
+/* "task f(...) queued at file:line in caller", or NULL with an error set. */
+static PyObject *call_site_note(PyObject *fn, lat_site site)
+{
+    PyObject *code = site.code;
+    PyObject *name = PyObject_GetAttrString(fn, "__qualname__");
+    if (name == NULL || !PyUnicode_Check(name)) {
+        PyErr_Clear();
+        Py_XSETREF(name, PyObject_Repr(fn));
+    }
+    PyObject *file = name ? PyObject_GetAttrString(code, "co_filename") : NULL;
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *caller = file ? PyObject_GetAttrString(code, "co_qualname") : NULL;
+#else
+    PyObject *caller = file ? PyObject_GetAttrString(code, "co_name") : NULL;
+#endif
+    PyObject *note = NULL;
+    if (caller != NULL)
+        note = PyUnicode_FromFormat("task %U(...) queued at %U:%d in %U", name, file,
+                                    PyCode_Addr2Line((PyCodeObject *)code, (int)site.offset),
+                                    caller);
+    Py_XDECREF(caller);
+    Py_XDECREF(file);
+    Py_XDECREF(name);
+    return note;
+}
+
+/* Notes on a task's exception which call queued the task.  A failure to
+ * do so is printed, not raised: the task's own error is the one to report.
+ * Contract: GIL held, no exception set. */
+void lat_note_call_site(PyObject *exc, PyObject *fn, lat_site site)
+{
+    if (site.code == NULL)
+        return;
+    PyObject *note = call_site_note(fn, site);
+    if (note == NULL || lat_add_note(exc, note) < 0)
+        PyErr_WriteUnraisable(exc);
+    Py_XDECREF(note);
+}
+
+/* ---- running tasks -------------------------------------------------------- */
+
 /* Runs a queued task in a worker. */
 void lat_run_task(lat_pool *pool, lat_item *it)
 {
     PyObject *saved = lat_tls_group;
     lat_tls_group = it->owner;
     PyObject *res = PyObject_Call(it->fn, it->args, it->kwargs);
+    pool->tasks_run++;
     if (lat_finish_call(pool, it->owner, it->fn, it->flags & TASK_HAS_RETURN, res) < 0)
-        lat_pool_record_error(pool);
+        lat_pool_record_error(pool, it->fn, (lat_site){it->site_code, it->site_offset});
     lat_tls_group = saved;
+}
+
+/* A task that ran in the calling thread failed: its error is raised at the
+ * call, except in a pool that does not halt on errors, where an Exception
+ * is recorded like a queued task's.  Returns 0 if it was recorded, else -1
+ * with the exception still set.  Contract: GIL held, an exception set. */
+int lat_inline_failed(lat_pool *pool, PyObject *fn)
+{
+    if (pool == NULL || pool->halt_on_error || !PyErr_ExceptionMatches(PyExc_Exception))
+        return -1;
+    lat_site site = lat_caller_site();
+    lat_pool_record_error(pool, fn, site);
+    Py_XDECREF(site.code);
+    return 0;
 }
 
 static PyObject *task_call_inline(lat_task *t, lat_pool *pool, PyObject *const *args,
                                   size_t nargsf, PyObject *kwnames)
 {
     PyObject *res = PyObject_Vectorcall(t->fn, args, nargsf, kwnames);
-    if (lat_finish_call(pool, lat_tls_group, t->fn, t->has_return, res) < 0)
+    if (pool != NULL)
+        pool->tasks_run++;
+    if (lat_finish_call(pool, lat_tls_group, t->fn, t->has_return, res) < 0 &&
+        lat_inline_failed(pool, t->fn) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
