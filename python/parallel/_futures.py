@@ -289,6 +289,19 @@ class FutureRun:
         with self._lock:
             return self._results, {i: e for i, e in self._errors.items() if e is not None}
 
+    def timed_out_outcome(self):
+        """(results, {index: exception}, indexes of the calls not finished)
+        of a run that did not end in time.  A unit that finished after the
+        last decoding has no values in the results yet: its calls count as
+        late."""
+        results, errors = self.outcome()
+        with self._lock:
+            undecoded = set(self._ready)
+            late = [i for unit in self._units
+                    if unit.state != _FINISHED or unit in undecoded
+                    for i in range(unit.start, unit.end) if i not in errors]
+        return list(results), errors, late
+
     def release(self, abandoned=False):
         """Done with the run.  ``abandoned``: its deadline passed; parallel's
         own process pool then stops serving new calls, and its workers are

@@ -7,6 +7,7 @@ calls, the other executors and the reporting of failed calls through
 """
 import concurrent.futures
 import os
+import reprlib
 
 import _lateral
 
@@ -38,6 +39,34 @@ class Work:
             return f"parameter {index}"
         return f"parameter {self.keys[index]!r}"
 
+    def position(self, index):
+        """Where call number ``index`` is in the input: ``item 3`` or ``key 'b'``."""
+        if self.keys is None:
+            return f"item {index}"
+        return f"key {self.keys[index]!r}"
+
+    def failure_note(self, index):
+        """The note added to the exception of call number ``index`` when it
+        is raised: ``parallel.map item 3 (argument 7) failed``, ``parallel.par
+        key 'b' (fetch) failed``."""
+        if self.fn is None:
+            what = _short_repr(self.items[index][0], _function_name)
+        else:
+            what = "argument " + _short_repr(self.items[index], _REPR.repr)
+        return f"{self.name} {self.position(index)} ({what}) failed"
+
+    def late_calls(self, indexes, shown=10):
+        """``items 3, 5`` or ``keys 'b', 'c'``: the calls numbered
+        ``indexes`` (at most ``shown`` of them, then how many more)."""
+        if self.keys is None:
+            names = [str(i) for i in indexes[:shown]]
+            what = "item" if len(indexes) == 1 else "items"
+        else:
+            names = [repr(self.keys[i]) for i in indexes[:shown]]
+            what = "key" if len(indexes) == 1 else "keys"
+        more = f" and {len(indexes) - shown} more" if len(indexes) > shown else ""
+        return f"{what} {', '.join(names)}{more}"
+
     def call_args(self, index):
         """The (args tuple, kwargs dict) that call number ``index`` receives."""
         item = self.items[index]
@@ -48,6 +77,24 @@ class Work:
         if self.extras:
             kwargs = {**self.extras, **(kwargs or {})}
         return args, dict(kwargs or {})
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+
+
+def _function_name(fn):
+    return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+def _short_repr(value, show):
+    """``show(value)``, cut to a line's length; a repr that fails is no
+    reason to hide the call's own error."""
+    try:
+        text = show(value)
+    except Exception:
+        return f"<{type(value).__name__} object>"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def read_params(params, what):

@@ -33,6 +33,18 @@ from .models import ListResult, arg
 
 IDLE_POOLS = 4  # idle pools kept; more are closed when given back
 
+
+
+class _Unfinished:
+    """What a result slot holds until its call has returned (see
+    ThreadRun.timed_out_outcome)."""
+
+    def __repr__(self):
+        return "<unfinished call>"
+
+
+_UNFINISHED = _Unfinished()
+
 _lock = threading.Lock()
 #: pool -> None (idle), a weak reference (busy while its referent lives and,
 #: for a batch, is not done) or _CLOSING.  Dict order: oldest pool first.
@@ -183,7 +195,7 @@ class ThreadRun:
         workers = max_workers or _params.default_thread_workers()
         # The result list the core fills in place (returned as it is when
         # nothing fails: no copy), and the token that keeps the pool busy.
-        self._slots = slots = ListResult([None])
+        self._slots = slots = ListResult([_UNFINISHED])
         slots *= len(work.items)
         self._batch = None
         self._released = False
@@ -210,6 +222,15 @@ class ThreadRun:
     def outcome(self):
         """(results list, {index: exception}) of a finished run."""
         return self._batch.results, self._batch.errors
+
+    def timed_out_outcome(self):
+        """(results, {index: exception}, indexes of the calls not finished)
+        of a run that did not end in time: copies, since its running calls
+        still fill the live list."""
+        errors = dict(self._batch.errors)
+        values = list(self._slots)  # after errors: a call failing between is late
+        late = [i for i, value in enumerate(values) if value is _UNFINISHED and i not in errors]
+        return values, errors, late
 
     @property
     def pending_work(self):

@@ -67,12 +67,10 @@ class AsyncExecution:
         wait_for, is_deadline = self._budget(timeout)
         if not self._run.wait(wait_for):
             if is_deadline:
-                self._abandon()
-                raise TimeoutException(
-                    f"{self._work.name}: not every call finished within the timeout of "
-                    f"{self._timeout:g} seconds; the calls not started were cancelled")
+                return self._past_deadline()
             raise TimeoutException(
-                f"{self._work.name}: not every call finished within {timeout:g} seconds")
+                f"{self._work.name}: not every call finished within {timeout:g} seconds "
+                f"({self._late_calls()} still running or waiting)")
         if self._cancelled:
             raise concurrent.futures.CancelledError(f"{self._work.name} was cancelled")
         try:
@@ -85,7 +83,9 @@ class AsyncExecution:
             raise
         if errors and not self._silent:
             # The rest of the work no longer matters: stop what can be stopped.
-            self._error = errors[min(errors)]
+            first = min(errors)
+            self._error = errors[first]
+            _lateral.add_note(self._error, self._work.failure_note(first))
             self._abandon()
             raise self._error
         self._release()
@@ -141,6 +141,34 @@ class AsyncExecution:
     def __exit__(self, exc_type, exc, tb):
         self.shutdown(wait=exc_type is None, cancel=exc_type is not None)
         return False
+
+    def _late_calls(self):
+        """The calls not finished yet, named for an error message."""
+        return self._work.late_calls(self._run.timed_out_outcome()[2])
+
+    def _past_deadline(self):
+        """The call's ``timeout=`` deadline passed: cancel the calls not
+        started, then raise :class:`TimeoutException` naming the late calls,
+        or, in silent mode, return the finished results with a
+        :class:`FailedTask` holding a TimeoutException for each late call."""
+        try:
+            results, errors, late = self._run.timed_out_outcome()
+        except BaseException as fatal:  # a broken process pool
+            self._error = fatal
+            raise
+        finally:
+            # Only now: on parallel's own process pool, abandoning
+            # terminates the workers, failing the calls still pending.
+            self._abandon()
+        within = f"within the timeout of {self._timeout:g} seconds"
+        if not self._silent:
+            self._error = TimeoutException(
+                f"{self._work.name}: not every call finished {within} (late: "
+                f"{self._work.late_calls(late)}); the calls not started were cancelled")
+            raise self._error
+        timed_out = TimeoutException(f"{self._work.name}: this call did not finish {within}")
+        self._result = self._build(results, {**errors, **dict.fromkeys(late, timed_out)})
+        return self._result
 
     def _budget(self, timeout):
         """(seconds to wait, whether that wait ends at the call's deadline)."""
