@@ -31,6 +31,13 @@ def next_line():
     return sys._getframe(1).f_lineno + 1
 
 
+def caller_name(fn):
+    """How a note names the function that made a call: its qualified name
+    (3.11+ code objects have one), its bare name on 3.10."""
+    fn = getattr(fn, "__wrapped__", fn)
+    return fn.__qualname__ if sys.version_info >= (3, 11) else fn.__name__
+
+
 def added_notes(exc):
     """The notes lateral added to ``exc``: ``__notes__`` on 3.11+; on 3.10
     the lines appended to the message, or ``__notes__`` when the message
@@ -73,7 +80,7 @@ def test_any_task_error_names_its_call_even_from_a_task():
     notes = added_notes(info.value)
     assert len(notes) == 1
     assert notes[0].startswith("task reject(...) queued at " + __file__ + ":")
-    assert notes[0].endswith(" in " + parent.__qualname__)
+    assert notes[0].endswith(" in " + caller_name(parent))
 
 
 def test_a_printed_traceback_shows_the_call_site():
@@ -299,7 +306,7 @@ def test_halt_on_error_false_with_nested_tasks_and_join():
     assert parents_done.value == 2
     assert info.value.message == "2 of 7 tasks failed"
     for error in info.value.exceptions:
-        assert error.__notes__[0].endswith(" in " + parent.__qualname__)
+        assert error.__notes__[0].endswith(" in " + caller_name(parent))
 
 
 def test_halt_on_error_false_without_errors_raises_nothing():

@@ -38,7 +38,8 @@ else:
 
         def __str__(self):
             lines = [self.message]
-            lines += [f"  {type(exc).__name__}: {exc}" for exc in self.exceptions[:self._SHOWN]]
+            lines += [f"  {type(exc).__name__}: {exc}".replace("\n", "\n    ")
+                      for exc in self.exceptions[:self._SHOWN]]
             if len(self.exceptions) > self._SHOWN:
                 lines.append(f"  ... and {len(self.exceptions) - self._SHOWN} more "
                              f"(see .exceptions)")
@@ -55,6 +56,8 @@ class TaskErrors(_ExceptionGroup, PylateralError):
     some out); on 3.10 an Exception with the same ``message`` and
     ``exceptions``.  Also a :class:`PylateralError`.
     """
+
+    __module__ = "pylateral"  # as the other errors: printed and pickled as pylateral.X
 
 
 __all__ = [
