@@ -108,15 +108,16 @@ def test_an_exception_whose_message_is_its_key_keeps_it():
         assert str(info.value) == "'k'"
 
 
-def test_add_note_puts_the_note_where_this_python_shows_it():
+@pytest.mark.parametrize("in_message", [False, True])
+def test_add_note_puts_the_note_where_this_python_shows_it(in_message):
     import _lateral
     exc = ValueError("bad value")
-    _lateral.add_note(exc, "where it happened")
-    if sys.version_info >= (3, 11):
+    _lateral.add_note(exc, "where it happened", in_message=in_message)
+    if sys.version_info >= (3, 11) or not in_message:
         assert exc.__notes__ == ["where it happened"]
-        assert str(exc) == "bad value"
+        assert exc.args == ("bad value",)
     else:
-        assert str(exc) == "bad value\nwhere it happened"
+        assert exc.args == ("bad value\nwhere it happened",)
     with pytest.raises(TypeError):
         _lateral.add_note(exc, 3)
 

@@ -191,7 +191,8 @@ def test_later_errors_stay_readable_on_the_pool():
             fail_first()
     assert pool.errors[0] is caught.value
     assert [type(e) for e in pool.errors] == [KeyError, RuntimeError]
-    assert str(pool.errors[1]) == "cleanup failed"
+    # The first line: on 3.10 the call-site note follows it in the message.
+    assert str(pool.errors[1]).splitlines()[0] == "cleanup failed"
 
 
 def test_the_pool_works_again_after_an_error_is_caught_in_the_with_block():

@@ -85,6 +85,8 @@ class AsyncExecution:
             # The rest of the work no longer matters: stop what can be stopped.
             first = min(errors)
             self._error = errors[first]
+            # On 3.10 onto __notes__ only: the exception's args and message
+            # stay what the call raised, as with the published library.
             _lateral.add_note(self._error, self._work.failure_note(first))
             self._abandon()
             raise self._error

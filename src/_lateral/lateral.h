@@ -200,9 +200,10 @@ void lat_halt_finish(lat_worker *w);    /* its own thread, outermost item done *
 int lat_halt_check(void);               /* -1 with TaskCancelled in a halted worker */
 PyObject *lat_halt_event(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 
-/* module.c: adds a note to an exception (BaseException.add_note; on 3.10
- * in the message).  Returns 0, or -1 with an exception set. */
-int lat_add_note(PyObject *exc, PyObject *note);
+/* module.c: adds a note to an exception: BaseException.add_note on 3.11+;
+ * on 3.10 onto __notes__, or with in_message into the message where it
+ * can.  Returns 0, or -1 with an exception set. */
+int lat_add_note(PyObject *exc, PyObject *note, int in_message);
 
 /* module.c: the signal mask the program had when _lateral was imported
  * (workers run tasks with it) and the one idle workers sleep with. */

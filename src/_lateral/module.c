@@ -124,14 +124,15 @@ static PyObject *checkpoint(PyObject *mod, PyObject *unused)
 }
 
 #if PY_VERSION_HEX < 0x030B0000
-/* 3.10 prints no __notes__: the note goes into the message when the
- * message is all str(exc) shows (BaseException.__str__ over one str),
- * else onto __notes__, where code (and the exceptiongroup backport's
- * traceback printing) finds it. */
-static int add_note_310(PyObject *exc, PyObject *note)
+/* 3.10 prints no __notes__.  With in_message, the note goes into the
+ * message when the message is all str(exc) shows (BaseException.__str__
+ * over one str); otherwise onto __notes__, where code (and the
+ * exceptiongroup backport's traceback printing) finds it. */
+static int add_note_310(PyObject *exc, PyObject *note, int in_message)
 {
     PyObject *args = ((PyBaseExceptionObject *)exc)->args;
-    if (Py_TYPE(exc)->tp_str == ((PyTypeObject *)PyExc_BaseException)->tp_str &&
+    if (in_message &&
+        Py_TYPE(exc)->tp_str == ((PyTypeObject *)PyExc_BaseException)->tp_str &&
         args != NULL && PyTuple_GET_SIZE(args) == 1 &&
         PyUnicode_Check(PyTuple_GET_ITEM(args, 0))) {
         PyObject *text = PyUnicode_FromFormat("%U\n%U", PyTuple_GET_ITEM(args, 0), note);
@@ -160,7 +161,7 @@ static int add_note_310(PyObject *exc, PyObject *note)
 }
 #endif
 
-int lat_add_note(PyObject *exc, PyObject *note)
+int lat_add_note(PyObject *exc, PyObject *note, int in_message)
 {
     if (!PyExceptionInstance_Check(exc) || !PyUnicode_Check(note)) {
         PyErr_Format(PyExc_TypeError, "add_note needs an exception and a str, got %.100s and %.100s",
@@ -168,19 +169,24 @@ int lat_add_note(PyObject *exc, PyObject *note)
         return -1;
     }
 #if PY_VERSION_HEX >= 0x030B0000
+    (void)in_message;
     PyObject *r = PyObject_CallMethod(exc, "add_note", "O", note);
     Py_XDECREF(r);
     return r == NULL ? -1 : 0;
 #else
-    return add_note_310(exc, note);
+    return add_note_310(exc, note, in_message);
 #endif
 }
 
-static PyObject *add_note(PyObject *mod, PyObject *args)
+static PyObject *add_note(PyObject *mod, PyObject *args, PyObject *kw)
 {
     (void)mod;
+    static char *kwlist[] = {"exc", "note", "in_message", NULL};
     PyObject *exc, *note;
-    if (!PyArg_ParseTuple(args, "OO:add_note", &exc, &note) || lat_add_note(exc, note) < 0)
+    int in_message = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|p:add_note", kwlist, &exc, &note,
+                                     &in_message) ||
+        lat_add_note(exc, note, in_message) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -224,11 +230,11 @@ static PyMethodDef module_methods[] = {
      "of one call, by the unpacking rule of map: an arg_type instance is explicit; "
      "without unpack the item is the one argument; a tuple or list (exactly) is the "
      "positional arguments, a trailing dict in it the keywords; a dict is keywords."},
-    {"add_note", add_note, METH_VARARGS,
-     "add_note(exc, note)\n--\n\nAdd the str note to the exception exc: "
-     "exc.add_note(note) on Python 3.11+; on 3.10, appended to the message "
-     "when that is all str(exc) shows (one str argument, BaseException.__str__), "
-     "else to exc.__notes__."},
+    {"add_note", (PyCFunction)(void (*)(void))add_note, METH_VARARGS | METH_KEYWORDS,
+     "add_note(exc, note, in_message=False)\n--\n\nAdd the str note to the exception "
+     "exc: exc.add_note(note) on Python 3.11+.  On 3.10, appended to exc.__notes__; "
+     "with in_message, to the message instead when that is all str(exc) shows "
+     "(one str argument, BaseException.__str__)."},
     {"shutdown_all", shutdown_all, METH_NOARGS,
      "shutdown_all()\n--\n\nCancel and close every open pool (run at exit)."},
     {NULL}

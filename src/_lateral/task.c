@@ -129,15 +129,17 @@ static PyObject *call_site_note(PyObject *fn, lat_site site)
     return note;
 }
 
-/* Notes on a task's exception which call queued the task.  A failure to
- * do so is printed, not raised: the task's own error is the one to report.
+/* Notes on a task's exception which call queued the task; on 3.10, in the
+ * message (where it can): the task's traceback does not show that call,
+ * and 3.10 prints no notes.  A failure to do so is printed, not raised:
+ * the task's own error is the one to report.
  * Contract: GIL held, no exception set. */
 void lat_note_call_site(PyObject *exc, PyObject *fn, lat_site site)
 {
     if (site.code == NULL)
         return;
     PyObject *note = call_site_note(fn, site);
-    if (note == NULL || lat_add_note(exc, note) < 0)
+    if (note == NULL || lat_add_note(exc, note, 1) < 0)
         PyErr_WriteUnraisable(exc);
     Py_XDECREF(note);
 }
