@@ -1,7 +1,7 @@
 /* task.c: the @task wrapper (the fast submission path) and task groups.
  *
  * A Task call is a vectorcall straight into the current pool: one tuple for
- * the arguments, one 40-byte queue slot, no Python-level wrapper frame.
+ * the arguments, one 48-byte queue slot, no Python-level wrapper frame.
  * Contract: everything here runs with the GIL held.
  */
 #include "lateral.h"
