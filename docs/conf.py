@@ -12,6 +12,7 @@ import sys
 
 from sphinx.errors import PycodeError
 from sphinx.pycode import ModuleAnalyzer
+from sphinx.util import logging
 
 import _lateral_version
 
@@ -48,6 +49,7 @@ html_sidebars = {"**": ["about.html", "navigation.html", "searchbox.html"]}
 # shows the docstring of the value's type (``str``): an ``autodata`` in api/
 # gets the comment of the definition here instead.
 PACKAGES = ("pylateral", "parallel", "strand")
+logger = logging.getLogger(__name__)
 
 
 def defining_comment(name, value):
@@ -66,9 +68,13 @@ def defining_comment(name, value):
 
 
 def document_reexported_constant(app, what, name, obj, options, lines):
-    comment = defining_comment(name.rpartition(".")[2], obj) if what == "data" else None
-    if comment:
-        lines[:] = comment
+    if what != "data":
+        return
+    comment = defining_comment(name.rpartition(".")[2], obj)
+    if not comment:
+        # Else the page would show the docstring of the value's type.
+        logger.warning("%s has no #: doc comment where it is assigned", name)
+    lines[:] = comment or []
 
 
 def setup(app):
