@@ -343,7 +343,7 @@ def test_doc_example_runs(example, site, tmp_path):
 def test_every_python_fence_is_an_example():
     """The reading must not silently drop an example: each page has as many
     as it has ```python fences (counted by a plain pattern here)."""
-    fence = re.compile(r"^[ \t]*(?:```|~~~)[ \t]*(?:python3?|py)[ \t]*$", re.M | re.I)
+    fence = re.compile(r"^[ \t]*(?:```|~~~)[ \t]*(?:python3?|py)(?:[ \t][^\n]*)?$", re.M | re.I)
     counts = {page.relative_to(ROOT).as_posix(): len(page_blocks(page)) for page in PAGES}
     assert counts == {page.relative_to(ROOT).as_posix(): len(fence.findall(page.read_text()))
                       for page in PAGES}
