@@ -12,7 +12,9 @@ import _lateral
 
 from .models import arg, call_of
 
+#: ``executor=`` value: run the calls on threads of lateral's native pool (the default).
 THREAD_EXECUTOR = "thread"
+#: ``executor=`` value: run the calls in worker processes (``multiprocessing.Pool``).
 PROCESS_EXECUTOR = "process"
 _EXECUTOR_NAMES = (THREAD_EXECUTOR, PROCESS_EXECUTOR)
 

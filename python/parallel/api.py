@@ -334,7 +334,9 @@ class ExecutorNamespace:
         return f"<parallel.{self.executor} namespace>"
 
 
+#: ``parallel.thread.map(...)`` and the rest: the entry points on threads.
 thread = ExecutorNamespace(THREAD_EXECUTOR)
+#: ``parallel.process.map(...)`` and the rest: the entry points on processes.
 process = ExecutorNamespace(PROCESS_EXECUTOR)
 
 

@@ -25,7 +25,7 @@ from .pool import TaskPool, get_current_task_pool, join, task_group, task_pool
 from .task import task
 from .task_group_module import get_current_task_group
 
-#: ``__version__``: the installed lateral version (see docs/api.md).
+#: ``__version__``: the installed lateral version (see docs/api/pylateral.rst).
 __getattr__ = _module_getattr(__name__)
 
 __all__ = [
