@@ -167,16 +167,17 @@ def _sink(option: ProgressOption, label: str):
         return None
     if option == LINES:
         return _Lines(label, stream)
-    if option is True and not _is_terminal(stream):
+    if option is True and not is_terminal(stream):
         return None
     tqdm = _tqdm()
     return _InPlace(label, stream) if tqdm is None else _Tqdm(tqdm, label, stream)
 
 
-def _is_terminal(stream: TextIO) -> bool:
+def is_terminal(stream: Optional[TextIO]) -> bool:
+    """Whether ``stream`` is an open terminal (``progress=True`` draws only then)."""
     try:
         return stream.isatty()
-    except (AttributeError, ValueError):  # no isatty(), or a closed stream
+    except (AttributeError, ValueError):  # None, no isatty(), or a closed stream
         return False
 
 
