@@ -70,6 +70,16 @@ def package_logger(name: str) -> logging.Logger:
     return logger
 
 
+def error_text(error: BaseException) -> str:
+    """``Type: message`` of ``error``, for a log record: text, so that a
+    record a handler keeps does not keep the error's frames, and never an
+    exception of its own (an error whose ``__str__`` raises)."""
+    try:
+        return f"{type(error).__name__}: {error}"
+    except Exception:
+        return f"{type(error).__name__} (unprintable)"
+
+
 def check(option: object, owner: str) -> ProgressOption:
     """``option`` if it is a valid ``progress=`` value, else TypeError (a
     wrong type) or ValueError (an unknown string) naming ``owner``."""

@@ -364,3 +364,23 @@ def test_strand_worker_progress_lines(tmp_path):
         _, err = worker.communicate(timeout=60)
     assert worker.returncode == 0, err
     assert "strand: 3 done\n" in err and "\r" not in err
+
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise ValueError("no text")
+
+
+def test_a_halt_on_an_unprintable_error_is_logged_and_the_error_raised(caplog):
+    caplog.set_level(logging.WARNING)
+
+    def fail(i):
+        raise Unprintable()
+
+    with pytest.raises(Unprintable):
+        parallel.map(fail, range(2), max_workers=1)
+    with pytest.raises(Unprintable):
+        with pylateral.task_pool(max_workers=1):
+            pylateral.task(fail)(0)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2 and all("Unprintable (unprintable)" in m for m in warnings)

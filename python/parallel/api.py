@@ -195,8 +195,8 @@ class AsyncExecution:
 
 def _log_halt(work, index, error):
     where = f"item {index}" if work.keys is None else f"key {work.keys[index]!r}"
-    log.warning("%s stopped on an error: %s raised %s: %s; the calls not started "
-                "were cancelled", work.name, where, type(error).__name__, error)
+    log.warning("%s stopped on an error: %s raised %s; the calls not started "
+                "were cancelled", work.name, where, _lateral_progress.error_text(error))
 
 
 def _start_progress(option, work, run):

@@ -112,8 +112,8 @@ class TaskPool:
         self._reporting = False
         core = self._core
         if leaving is not None and any(error is leaving for error in core.errors[:1]):
-            log.warning("task pool halted on a task's error: %s: %s (task errors: %d)",
-                        type(leaving).__name__, leaving, len(core.errors))
+            log.warning("task pool halted on a task's error: %s (task errors: %d)",
+                        _lateral_progress.error_text(leaving), len(core.errors))
         monitor, self._monitor = self._monitor, None
         try:
             if monitor is not None:
