@@ -241,7 +241,8 @@ def test_pylateral_logs_open_and_close_at_debug(caplog):
         task()
         task()
     assert messages(caplog, "pylateral", logging.DEBUG) == [
-        "task pool opened: 3 workers", "task pool closed: 2 tasks run or dropped"]
+        "task pool opened: 3 worker threads started",
+        "task pool closed: 2 tasks run or dropped"]
 
 
 def test_pylateral_logs_a_halt_and_its_error_at_warning(caplog):

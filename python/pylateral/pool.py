@@ -18,7 +18,8 @@ class TaskPool:
 
     Entering it opens the process's task pool; leaving it waits for every
     task (nested ones included), raises the first task error if there was
-    one, and stops the worker threads.
+    one, and stops the worker threads.  Its progress, if asked for (see
+    :func:`task_pool`), is shown from entering until leaving.
 
     Wherever a signal handler raises (Ctrl-C) in ``__enter__`` or
     ``__exit__``, they close the pool and unregister it before the exception
@@ -50,8 +51,10 @@ class TaskPool:
                                        not self._enabled, eager=True)
             _owner = weakref.ref(self)
             _lateral.set_current_pool(self._core)
-            log.debug("task pool opened: %d workers%s", self._max_workers,
-                      "" if self._enabled else " (disabled: tasks run inline)")
+            if self._enabled:
+                log.debug("task pool opened: %d worker threads started", self._max_workers)
+            else:
+                log.debug("task pool opened, disabled: tasks run inline")
             self._reporting = True
             self._monitor = _start_progress(self._progress, self._core)
             return self
