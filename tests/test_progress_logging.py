@@ -3,6 +3,7 @@ reader; the pylateral, parallel and strand loggers (docs/*.md, "Progress"
 and "Logging" sections)."""
 import asyncio
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -385,3 +386,34 @@ def test_a_halt_on_an_unprintable_error_is_logged_and_the_error_raised(caplog):
             pylateral.task(fail)(0)
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 2 and all("Unprintable (unprintable)" in m for m in warnings)
+
+
+def test_true_draws_on_a_real_terminal():
+    import fcntl
+    import pty
+    import struct
+    import termios
+    controller, terminal = pty.openpty()
+    # 24 rows, 80 columns: a new pty has 0 columns, where tqdm draws nothing.
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    code = "import parallel; parallel.map(abs, range(5), progress=True)"
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], stderr=terminal, timeout=60,
+                              env=child_env())
+        os.close(terminal)
+        terminal = None
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the terminal has no writer left
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(controller)
+        if terminal is not None:
+            os.close(terminal)
+    assert proc.returncode == 0
+    assert b"parallel.map" in drawn and b"5/5" in drawn, drawn
