@@ -24,7 +24,11 @@ import os
 import threading
 from concurrent.futures.process import BrokenProcessPool
 
+import _lateral_progress
+
 from . import _params
+
+log = _lateral_progress.package_logger("parallel")
 
 KEEP = 2
 
@@ -46,6 +50,7 @@ class ProcessPool(concurrent.futures.Executor):
         self._watcher = threading.Thread(target=self._watch, daemon=True,
                                          name="parallel-process-watcher")
         self._watcher.start()
+        log.debug("process pool opened: %d worker processes started", max_workers)
 
     def submit(self, fn, /, *args, **kwargs):
         future = concurrent.futures.Future()
@@ -99,6 +104,8 @@ class ProcessPool(concurrent.futures.Executor):
         self._break(reason)
 
     def _break(self, reason):
+        log.warning("process pool broken: %s; its pending calls fail with "
+                    "BrokenProcessPool", reason)
         with self._lock:
             self._broken = reason
             pending, self._pending = list(self._pending), set()
@@ -122,6 +129,7 @@ class ProcessPool(concurrent.futures.Executor):
         # back from multiprocessing (see submit); terminate_workers() stops it.
         if self._stop_watching():
             self._pool.close()
+            log.debug("process pool closed")
         if wait:
             self._pool.join()
             self._watcher.join()
@@ -130,6 +138,7 @@ class ProcessPool(concurrent.futures.Executor):
         """Stop the worker processes now; calls still pending fail with
         BrokenProcessPool."""
         self._stop_watching()
+        log.debug("process pool terminated")
         with self._lock:
             pending, self._pending = list(self._pending), set()
         for future in pending:

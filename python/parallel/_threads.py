@@ -27,9 +27,12 @@ import threading
 import weakref
 
 import _lateral
+import _lateral_progress
 
 from . import _params
 from .models import ListResult, arg
+
+log = _lateral_progress.package_logger("parallel")
 
 IDLE_POOLS = 4  # idle pools kept; more are closed when given back
 
@@ -82,6 +85,8 @@ def _acquire(max_workers, token):
     pool = _lateral.Pool(max(max_workers, _params.default_thread_workers()), "parallel")
     with _lock:
         _pools[pool] = holder
+    log.debug("thread pool opened: up to %d worker threads, started as calls need them",
+              pool.max_workers)
     return pool
 
 
@@ -144,6 +149,7 @@ def _close(pools):
     for pool in pools:
         if not pool.forked:
             pool.close()
+            log.debug("thread pool closed")
         with _lock:
             if _pools.get(pool) is _CLOSING:
                 del _pools[pool]
@@ -203,6 +209,11 @@ class ThreadRun:
         """Call ``fn()`` once the batch is done (at once if it is), in the
         thread that finishes it."""
         self._batch.add_done_callback(lambda _batch: fn())
+
+    @property
+    def finished(self):
+        """Items whose call returned or raised (progress reports)."""
+        return self._batch.finished
 
     def cancel(self):
         self._batch.cancel()

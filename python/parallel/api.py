@@ -7,12 +7,15 @@ import weakref
 
 import _lateral
 import _lateral_exit
+import _lateral_progress
 
 from . import _aio, _futures, _params, _processes, _threads
 from ._params import PROCESS_EXECUTOR, THREAD_EXECUTOR
 from .exceptions import TimeoutException
 from .models import DictResult, FailedTask, ListResult, ParallelJob
 from .utils import split_collection
+
+log = _lateral_progress.package_logger("parallel")
 
 
 class AsyncExecution:
@@ -29,9 +32,10 @@ class AsyncExecution:
     cancelling the awaiting task cancels the execution (see :meth:`cancel`).
     """
 
-    def __init__(self, work, run, silent, timeout, deadline):
+    def __init__(self, work, run, silent, timeout, deadline, monitor=None):
         self._work = work
         self._run = run
+        self._monitor = monitor
         self._silent = silent
         self._timeout = timeout
         self._deadline = deadline
@@ -86,6 +90,7 @@ class AsyncExecution:
         if errors and not self._silent:
             # The rest of the work no longer matters: stop what can be stopped.
             self._error = errors[min(errors)]
+            _log_halt(self._work, min(errors), self._error)
             self._abandon()
             raise self._error
         self._release()
@@ -165,6 +170,9 @@ class AsyncExecution:
         self._run.release(abandoned=abandoned)
         if self._finalizer is not None:
             self._finalizer.detach()
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None:  # a progress callback's error, if the calls had none
+            monitor.finish(raise_error=not abandoned and self._error is None)
 
     def _build(self, results, errors):
         work = self._work
@@ -185,7 +193,22 @@ class AsyncExecution:
         return DictResult(zip(keys, values), [keys[i] for i in failed])
 
 
-def start(work, executor, max_workers, timeout, silent):
+def _log_halt(work, index, error):
+    where = f"item {index}" if work.keys is None else f"key {work.keys[index]!r}"
+    log.warning("%s stopped on an error: %s raised %s; the calls not started "
+                "were cancelled", work.name, where, _lateral_progress.error_text(error))
+
+
+def _start_progress(option, work, run):
+    """Report the items finished out of all of them, until the run is done."""
+    total = len(work.items)
+    monitor = _lateral_progress.start(option, lambda: (run.finished, total), work.name, log)
+    if monitor is not None:
+        run.add_done_callback(monitor.stop_soon)
+    return monitor
+
+
+def start(work, executor, max_workers, timeout, silent, progress=None):
     """Validate the options, start ``work`` and return its AsyncExecution.
 
     A signal handler raising before the AsyncExecution exists leaves a run
@@ -196,6 +219,7 @@ def start(work, executor, max_workers, timeout, silent):
     max_workers = _params.check_max_workers(max_workers)
     timeout = _lateral.check_timeout(timeout)
     silent = bool(silent)
+    progress = _lateral_progress.check(progress, work.name)
     deadline = None if timeout is None else time.monotonic() + timeout
     if not work.items:
         run = _futures.FutureRun(None, [], 0, None, None, True)
@@ -207,11 +231,12 @@ def start(work, executor, max_workers, timeout, silent):
         run = _futures.start_process(work, executor, max_workers, silent)
     else:
         run = _futures.start_generic(work, executor, max_workers, silent)
-    return AsyncExecution(work, run, silent, timeout, deadline)
+    monitor = _start_progress(progress, work, run)
+    return AsyncExecution(work, run, silent, timeout, deadline, monitor)
 
 
-def run_blocking(work, executor, max_workers, timeout, silent):
-    execution = start(work, executor, max_workers, timeout, silent)
+def run_blocking(work, executor, max_workers, timeout, silent, progress=None):
+    execution = start(work, executor, max_workers, timeout, silent, progress)
     try:
         return execution.results()
     except BaseException:
@@ -220,7 +245,7 @@ def run_blocking(work, executor, max_workers, timeout, silent):
 
 
 def map(fn, params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECUTOR,
-        max_workers=None, timeout=None, silent=False):
+        max_workers=None, timeout=None, silent=False, progress=None):
     """Call ``fn`` once per parameter, in parallel; return the results.
 
     ``params``: a sequence (results come back as a list, in input order) or
@@ -236,13 +261,18 @@ def map(fn, params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECU
     seconds for all the results, else :class:`TimeoutException` and the
     calls not started are cancelled.  ``silent``: failed calls give a
     :class:`FailedTask` in their place instead of raising.
+    ``progress``: ``True`` draws the calls finished out of all of them on
+    stderr when it is a terminal, ``"always"`` even when not, ``"lines"`` as
+    plain lines for logs; a callable is called as ``progress(done, total)``
+    from a background thread (see docs/parallel.md); ``None``/``False``:
+    nothing.
     """
     work = _params.map_work(fn, params, extras, unpack_arguments, "parallel.map")
-    return run_blocking(work, executor, max_workers, timeout, silent)
+    return run_blocking(work, executor, max_workers, timeout, silent, progress)
 
 
 def par(params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECUTOR,
-        max_workers=None, timeout=None, silent=False):
+        max_workers=None, timeout=None, silent=False, progress=None):
     """Run different calls in parallel; return their results.
 
     ``params``: a sequence or a dict of calls, each ``parallel.future(fn,
@@ -252,23 +282,25 @@ def par(params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECUTOR,
     for :func:`map`.
     """
     work = _params.par_work(params, extras, unpack_arguments, "parallel.par")
-    return run_blocking(work, executor, max_workers, timeout, silent)
+    return run_blocking(work, executor, max_workers, timeout, silent, progress)
 
 
 def async_map(fn, params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECUTOR,
-              max_workers=None, timeout=None, silent=False):
+              max_workers=None, timeout=None, silent=False, progress=None):
     """Start :func:`map`'s calls and return at once an
     :class:`AsyncExecution`: ``with parallel.async_map(...) as ex:
-    results = ex.results()``."""
+    results = ex.results()``.  ``progress`` is shown until the calls end
+    (the last count before ``results()`` or ``await`` returns)."""
     work = _params.map_work(fn, params, extras, unpack_arguments, "parallel.async_map")
-    return start(work, executor, max_workers, timeout, silent)
+    return start(work, executor, max_workers, timeout, silent, progress)
 
 
 def async_par(params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECUTOR,
-              max_workers=None, timeout=None, silent=False):
-    """Start :func:`par`'s calls and return at once an :class:`AsyncExecution`."""
+              max_workers=None, timeout=None, silent=False, progress=None):
+    """Start :func:`par`'s calls and return at once an :class:`AsyncExecution`
+    (``progress`` as for :func:`async_map`)."""
     work = _params.par_work(params, extras, unpack_arguments, "parallel.async_par")
-    return start(work, executor, max_workers, timeout, silent)
+    return start(work, executor, max_workers, timeout, silent, progress)
 
 
 def split(collection, fn, executor=THREAD_EXECUTOR, workers=None, timeout=None, extras=None):
@@ -298,32 +330,32 @@ class ExecutorNamespace:
         self.executor = _params.check_executor(executor)
 
     def map(self, fn, params, *, extras=None, unpack_arguments=True, max_workers=None,
-            timeout=None, silent=False):
+            timeout=None, silent=False, progress=None):
         """:func:`parallel.map` on this executor."""
         return map(fn, params, extras=extras, unpack_arguments=unpack_arguments,
                    executor=self.executor, max_workers=max_workers, timeout=timeout,
-                   silent=silent)
+                   silent=silent, progress=progress)
 
     def par(self, params, *, extras=None, unpack_arguments=True, max_workers=None,
-            timeout=None, silent=False):
+            timeout=None, silent=False, progress=None):
         """:func:`parallel.par` on this executor."""
         return par(params, extras=extras, unpack_arguments=unpack_arguments,
                    executor=self.executor, max_workers=max_workers, timeout=timeout,
-                   silent=silent)
+                   silent=silent, progress=progress)
 
     def async_map(self, fn, params, *, extras=None, unpack_arguments=True,
-                  max_workers=None, timeout=None, silent=False):
+                  max_workers=None, timeout=None, silent=False, progress=None):
         """:func:`parallel.async_map` on this executor."""
         return async_map(fn, params, extras=extras, unpack_arguments=unpack_arguments,
                          executor=self.executor, max_workers=max_workers,
-                         timeout=timeout, silent=silent)
+                         timeout=timeout, silent=silent, progress=progress)
 
     def async_par(self, params, *, extras=None, unpack_arguments=True, max_workers=None,
-                  timeout=None, silent=False):
+                  timeout=None, silent=False, progress=None):
         """:func:`parallel.async_par` on this executor."""
         return async_par(params, extras=extras, unpack_arguments=unpack_arguments,
                          executor=self.executor, max_workers=max_workers, timeout=timeout,
-                         silent=silent)
+                         silent=silent, progress=progress)
 
     def split(self, collection, fn, workers=None, timeout=None, extras=None):
         """:func:`parallel.split` on this executor."""
