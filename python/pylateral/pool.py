@@ -1,5 +1,7 @@
 """task_pool(), join() and task_group()."""
 import weakref
+from types import TracebackType
+from typing import Any, Literal
 
 import _lateral
 
@@ -7,7 +9,7 @@ from . import config
 
 #: The TaskPool whose pool is current (a weak reference), so that the next
 #: task_pool() can tell a pool in use from one whose ``with`` block is gone.
-_owner = None
+_owner: "weakref.ref[TaskPool] | None" = None
 
 
 class TaskPool:
@@ -25,14 +27,15 @@ class TaskPool:
     :func:`_close_abandoned_pool`).
     """
 
-    def __init__(self, max_workers=None, timeout=None, block_when_saturated=None):
+    def __init__(self, max_workers: int | None = None, timeout: float | None = None,
+                 block_when_saturated: bool | None = None) -> None:
         self._enabled = config.enabled()
         self._max_workers = config.resolve_workers(max_workers)
         self._timeout = config.resolve_timeout(timeout)
         self._block = config.resolve_block(block_when_saturated)
-        self._core = None
+        self._core: _lateral.Pool | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> "TaskPool":
         global _owner
         _close_abandoned_pool()
         self._core = None
@@ -53,10 +56,12 @@ class TaskPool:
                 self._close(cancel=True, leaving=exc)
             raise
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         try:
-            if exc_type is None and not self._core.forked:
-                self._core.join(self._timeout)
+            core = self._require_core()
+            if exc_type is None and not core.forked:
+                core.join(self._timeout)
             self._close(cancel=exc_type is not None, leaving=exc)
         except BaseException as error:
             # join() raised (a task's error, a timeout, Ctrl-C), or a signal
@@ -65,13 +70,13 @@ class TaskPool:
             raise
         return False
 
-    def _close(self, cancel, leaving):
+    def _close(self, cancel: bool, leaving: BaseException | None) -> None:
         """Stop the pool and stop it being current.  ``leaving``: the
         exception already on its way out of the block, or None.
 
         close() comes first: it marks the pool closed before it waits, and
         a closed pool no longer counts as the open one."""
-        core = self._core
+        core = self._require_core()
         try:
             try:
                 core.close(cancel=cancel)
@@ -92,58 +97,58 @@ class TaskPool:
             if _lateral.get_current_pool() is core:
                 _lateral.set_current_pool(None)
 
-    def join(self, timeout=None):
+    def join(self, timeout: float | None = None) -> None:
         """Wait for every queued and running task; raise the first error."""
         self._require_open().join(self._timeout if timeout is None else timeout)
 
-    def return_values(self):
+    def return_values(self) -> list[Any]:
         """The values returned by ``has_return_value=True`` tasks, in no
         particular order."""
         return list(self._require_core().results)
 
     @property
-    def results(self):
+    def results(self) -> list[Any]:
         """Same values as :meth:`return_values` (the live list)."""
         return self._require_core().results
 
     @property
-    def errors(self):
+    def errors(self) -> list[BaseException]:
         """Every exception raised by a task of this pool, first one first."""
         return self._require_core().errors
 
     @property
-    def max_workers(self):
+    def max_workers(self) -> int:
         """The number of worker threads (argument, else environment, else default)."""
         return self._max_workers
 
     @property
-    def timeout(self):
+    def timeout(self) -> float | None:
         """Seconds the exit (or :meth:`join`) may wait; ``None``: no limit."""
         return self._timeout
 
     @property
-    def block_when_saturated(self):
+    def block_when_saturated(self) -> bool:
         """Whether a task call of the opening thread waits for a free worker."""
         return self._block
 
     @property
-    def enabled(self):
+    def enabled(self) -> bool:
         """False when ``PYLATERAL_ENABLED=false`` made every task run inline."""
         return self._enabled
 
-    def _require_core(self):
+    def _require_core(self) -> _lateral.Pool:
         if self._core is None:
             raise RuntimeError("the task pool has not been entered")
         return self._core
 
-    def _require_open(self):
+    def _require_open(self) -> _lateral.Pool:
         core = self._require_core()
         if core.closed:
             raise RuntimeError("the task pool is closed")
         return core
 
 
-def _close_abandoned_pool():
+def _close_abandoned_pool() -> None:
     """Raise TaskPoolAlreadyAllocated while a ``with task_pool()`` block
     holds the current pool.  A current pool that is closed, or whose
     TaskPool is gone (its ``__enter__`` or ``__exit__`` was interrupted, and
@@ -160,7 +165,8 @@ def _close_abandoned_pool():
         _lateral.set_current_pool(None)
 
 
-def task_pool(max_workers=None, timeout=None, block_when_saturated=None):
+def task_pool(max_workers: int | None = None, timeout: float | None = None,
+              block_when_saturated: bool | None = None) -> TaskPool:
     """Open the process's task pool: ``with pylateral.task_pool() as pool:``.
 
     ``max_workers``: threads, else ``$PYLATERAL_WORKERS``, else 5 x CPUs.
@@ -175,12 +181,12 @@ def task_pool(max_workers=None, timeout=None, block_when_saturated=None):
     return TaskPool(max_workers, timeout, block_when_saturated)
 
 
-def get_current_task_pool():
+def get_current_task_pool() -> _lateral.Pool | None:
     """The open pool's core (a ``_lateral.Pool``), or ``None``."""
     return _lateral.get_current_pool()
 
 
-def join(timeout=None):
+def join(timeout: float | None = None) -> None:
     """Block until every task of the open pool is done; re-raise the first
     task error.  Does nothing when no pool is open."""
     timeout = _lateral.check_timeout(timeout)  # a bad timeout is a bug with or without a pool
@@ -189,7 +195,7 @@ def join(timeout=None):
         core.join(timeout)
 
 
-def task_group():
+def task_group() -> _lateral.TaskGroup:
     """``with pylateral.task_group() as group:`` waits on exit for the tasks
     started inside it (and the tasks they start) and gathers the return
     values of ``has_return_value=True`` tasks in ``group.results``."""
