@@ -97,7 +97,7 @@ def _parser():
     return parser
 
 
-def _store_argument(parser):
+def _store_argument(parser) -> None:
     parser.add_argument("store", metavar="STORE", help="an SQLite file path, or a redis:// "
                         "URL (?namespace=NAME for another namespace than 'strand')")
 
@@ -206,7 +206,7 @@ def _functions(modules):
 
 # --- info, retry, purge ------------------------------------------------------------
 
-def _info(options):
+def _info(options) -> int:
     store, queue = _open(options.store)
     counts, errors = _admin(queue, "counts")(), _admin(queue, "errors")(options.errors)
     print(f"{store!r}")
@@ -237,7 +237,7 @@ def _retry(options):
     return 0 if len(requeued) == len(ids) else FAILED
 
 
-def _purge(options):
+def _purge(options) -> int:
     _, queue = _open(options.store)
     before = None if options.older_than is None else time.time() - options.older_than
     deleted = _admin(queue, "purge")(tuple(options.status or (COMPLETE, ERROR)), before)
