@@ -79,6 +79,7 @@ class FutureRun:
         self._limit = n          # items from here on no longer matter
         self._next = 0           # next unit to submit
         self._frontier = 0       # first unit not finished
+        self.finished = 0        # items of the finished units (progress reports)
         self._in_flight = 0
         self._cancelled = False
         self._pumping = False
@@ -184,6 +185,7 @@ class FutureRun:
         with self._lock:
             self._in_flight -= 1
             unit.state = _FINISHED
+            self.finished += unit.end - unit.start
             # The future keeps its done-callback, which refers to this run:
             # dropping it lets the run (and its items) go without waiting
             # for the cycle collector.

@@ -14,7 +14,9 @@ import _lateral
 
 from .models import arg, call_of
 
+#: ``executor=`` value: run the calls on threads of lateral's native pool (the default).
 THREAD_EXECUTOR: Literal["thread"] = "thread"
+#: ``executor=`` value: run the calls in worker processes (``multiprocessing.Pool``).
 PROCESS_EXECUTOR: Literal["process"] = "process"
 #: What ``executor=`` takes: 'thread', 'process' or an Executor instance.
 ExecutorArg = Literal["thread", "process"] | concurrent.futures.Executor

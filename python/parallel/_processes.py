@@ -26,10 +26,13 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ParamSpec, TypeVar
 
+import _lateral_progress
+
 from . import _params
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+log = _lateral_progress.package_logger("parallel")
 
 KEEP = 2
 
@@ -51,6 +54,7 @@ class ProcessPool(concurrent.futures.Executor):
         self._watcher = threading.Thread(target=self._watch, daemon=True,
                                          name="parallel-process-watcher")
         self._watcher.start()
+        log.debug("process pool opened: %d worker processes started", max_workers)
 
     def submit(self, fn: Callable[_P, _T], /, *args: _P.args,
                **kwargs: _P.kwargs) -> concurrent.futures.Future[_T]:
@@ -107,6 +111,8 @@ class ProcessPool(concurrent.futures.Executor):
         self._break(reason)
 
     def _break(self, reason: str) -> None:
+        log.warning("process pool broken: %s; its pending calls fail with "
+                    "BrokenProcessPool", reason)
         with self._lock:
             self._broken = reason
             pending, self._pending = list(self._pending), set()
@@ -130,6 +136,7 @@ class ProcessPool(concurrent.futures.Executor):
         # back from multiprocessing (see submit); terminate_workers() stops it.
         if self._stop_watching():
             self._pool.close()
+            log.debug("process pool closed")
         if wait:
             self._pool.join()
             self._watcher.join()
@@ -138,6 +145,7 @@ class ProcessPool(concurrent.futures.Executor):
         """Stop the worker processes now; calls still pending fail with
         BrokenProcessPool."""
         self._stop_watching()
+        log.debug("process pool terminated")
         with self._lock:
             pending, self._pending = list(self._pending), set()
         for future in pending:

@@ -30,10 +30,13 @@ from collections.abc import Callable
 from typing import Any, Final, cast
 
 import _lateral
+import _lateral_progress
 
 from . import _params
 from ._params import Work
 from .models import ListResult, arg
+
+log = _lateral_progress.package_logger("parallel")
 
 IDLE_POOLS = 4  # idle pools kept; more are closed when given back
 
@@ -93,6 +96,8 @@ def _acquire(max_workers: int, token: object) -> _lateral.Pool:
     pool = _lateral.Pool(max(max_workers, _params.default_thread_workers()), "parallel")
     with _lock:
         _pools[pool] = holder
+    log.debug("thread pool opened: up to %d worker threads, started as calls need them",
+              pool.max_workers)
     return pool
 
 
@@ -155,6 +160,7 @@ def _close(pools: list[_lateral.Pool]) -> None:
     for pool in pools:
         if not pool.forked:
             pool.close()
+            log.debug("thread pool closed")
         with _lock:
             if _pools.get(pool) is _CLOSING:
                 del _pools[pool]
@@ -219,6 +225,11 @@ class ThreadRun:
         """Call ``fn()`` once the batch is done (at once if it is), in the
         thread that finishes it."""
         self._started.add_done_callback(lambda _batch: fn())
+
+    @property
+    def finished(self) -> int:
+        """Items whose call returned or raised (progress reports)."""
+        return self._started.finished
 
     def cancel(self) -> None:
         self._started.cancel()

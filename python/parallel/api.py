@@ -10,12 +10,16 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 import _lateral
 import _lateral_exit
+import _lateral_progress
+from _lateral_progress import ProgressOption
 
 from . import _aio, _futures, _params, _processes, _threads
 from ._params import PROCESS_EXECUTOR, THREAD_EXECUTOR, ExecutorArg, Work
 from .exceptions import TimeoutException
 from .models import DictResult, FailedTask, ListResult, ParallelJob
 from .utils import split_collection
+
+log = _lateral_progress.package_logger("parallel")
 
 _T = TypeVar("_T")
 _K = TypeVar("_K")
@@ -44,12 +48,14 @@ class AsyncExecution(Generic[_R]):
     """
 
     def __init__(self, work: Work, run: _Run, silent: bool, timeout: float | None,
-                 deadline: float | None) -> None:
+                 deadline: float | None,
+                 monitor: _lateral_progress.Monitor | None = None) -> None:
         self._work = work
         self._run = run
         self._silent = silent
         self._timeout = timeout
         self._deadline = deadline
+        self._monitor = monitor
         self._cancelled = False
         self._result: _R | None = None
         self._error: BaseException | None = None
@@ -102,6 +108,7 @@ class AsyncExecution(Generic[_R]):
         if errors and not self._silent:
             # The rest of the work no longer matters: stop what can be stopped.
             self._error = errors[min(errors)]
+            _log_halt(self._work, min(errors), self._error)
             self._abandon()
             raise self._error
         self._release()
@@ -182,6 +189,9 @@ class AsyncExecution(Generic[_R]):
         self._run.release(abandoned=abandoned)
         if self._finalizer is not None:
             self._finalizer.detach()
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None:  # a progress callback's error, if the calls had none
+            monitor.finish(raise_error=not abandoned and self._error is None)
 
     def _build(self, results: list[Any], errors: dict[int, BaseException],
                ) -> ListResult[Any] | DictResult[Any, Any]:
@@ -203,8 +213,24 @@ class AsyncExecution(Generic[_R]):
         return DictResult(zip(keys, values), [keys[i] for i in failed])
 
 
+def _log_halt(work: Work, index: int, error: BaseException) -> None:
+    where = f"item {index}" if work.keys is None else f"key {work.keys[index]!r}"
+    log.warning("%s stopped on an error: %s raised %s; the calls not started "
+                "were cancelled", work.name, where, _lateral_progress.error_text(error))
+
+
+def _start_progress(option: ProgressOption, work: Work,
+                    run: _Run) -> _lateral_progress.Monitor | None:
+    """Report the items finished out of all of them, until the run is done."""
+    total = len(work.items)
+    monitor = _lateral_progress.start(option, lambda: (run.finished, total), work.name, log)
+    if monitor is not None:
+        run.add_done_callback(monitor.stop_soon)
+    return monitor
+
+
 def start(work: Work, executor: object, max_workers: int | None, timeout: float | None,
-          silent: bool) -> AsyncExecution[Any]:
+          silent: bool, progress: object = None) -> AsyncExecution[Any]:
     """Validate the options, start ``work`` and return its AsyncExecution.
 
     A signal handler raising before the AsyncExecution exists leaves a run
@@ -215,6 +241,7 @@ def start(work: Work, executor: object, max_workers: int | None, timeout: float 
     max_workers = _params.check_max_workers(max_workers)
     timeout = _lateral.check_timeout(timeout)
     silent = bool(silent)
+    checked = _lateral_progress.check(progress, work.name)
     deadline = None if timeout is None else time.monotonic() + timeout
     run: _Run
     if not work.items:
@@ -227,12 +254,13 @@ def start(work: Work, executor: object, max_workers: int | None, timeout: float 
         run = _futures.start_process(work, executor, max_workers, silent)
     else:
         run = _futures.start_generic(work, executor, max_workers, silent)
-    return AsyncExecution(work, run, silent, timeout, deadline)
+    monitor = _start_progress(checked, work, run)
+    return AsyncExecution(work, run, silent, timeout, deadline, monitor)
 
 
 def run_blocking(work: Work, executor: object, max_workers: int | None,
-                 timeout: float | None, silent: bool) -> Any:
-    execution = start(work, executor, max_workers, timeout, silent)
+                 timeout: float | None, silent: bool, progress: object = None) -> Any:
+    execution = start(work, executor, max_workers, timeout, silent, progress)
     try:
         return execution.results()
     except BaseException:
@@ -248,6 +276,7 @@ def map(  # type: ignore[overload-overlap]  # a dict is iterable too
         extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
         executor: ExecutorArg = ..., max_workers: int | None = ...,
         timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
         ) -> DictResult[_K, _T]:
     ...
 
@@ -258,6 +287,7 @@ def map(
         extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
         executor: ExecutorArg = ..., max_workers: int | None = ...,
         timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
         ) -> ListResult[_T]:
     ...
 
@@ -265,7 +295,8 @@ def map(
 def map(fn: Callable[..., Any], params: Iterable[Any], *,
         extras: dict[str, Any] | None = None, unpack_arguments: bool = True,
         executor: ExecutorArg = THREAD_EXECUTOR, max_workers: int | None = None,
-        timeout: float | None = None, silent: bool = False) -> Any:
+        timeout: float | None = None, silent: bool = False,
+        progress: ProgressOption = None) -> Any:
     """Call ``fn`` once per parameter, in parallel; return the results.
 
     ``params``: a sequence (results come back as a list, in input order) or
@@ -281,9 +312,14 @@ def map(fn: Callable[..., Any], params: Iterable[Any], *,
     seconds for all the results, else :class:`TimeoutException` and the
     calls not started are cancelled.  ``silent``: failed calls give a
     :class:`FailedTask` in their place instead of raising.
+    ``progress``: ``True`` draws the calls finished out of all of them on
+    stderr when it is a terminal, ``"always"`` even when not, ``"lines"`` as
+    plain lines for logs; a callable is called as ``progress(done, total)``
+    from a background thread (see docs/parallel.md); ``None``/``False``:
+    nothing.
     """
     work = _params.map_work(fn, params, extras, unpack_arguments, "parallel.map")
-    return run_blocking(work, executor, max_workers, timeout, silent)
+    return run_blocking(work, executor, max_workers, timeout, silent, progress)
 
 
 @overload
@@ -292,6 +328,7 @@ def par(  # type: ignore[overload-overlap]  # a dict is iterable too
         extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
         executor: ExecutorArg = ..., max_workers: int | None = ...,
         timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
         ) -> DictResult[_K, Any]:
     ...
 
@@ -302,6 +339,7 @@ def par(
         extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
         executor: ExecutorArg = ..., max_workers: int | None = ...,
         timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
         ) -> ListResult[Any]:
     ...
 
@@ -309,7 +347,8 @@ def par(
 def par(params: Iterable[Any], *,
         extras: dict[str, Any] | None = None, unpack_arguments: bool = True,
         executor: ExecutorArg = THREAD_EXECUTOR, max_workers: int | None = None,
-        timeout: float | None = None, silent: bool = False) -> Any:
+        timeout: float | None = None, silent: bool = False,
+        progress: ProgressOption = None) -> Any:
     """Run different calls in parallel; return their results.
 
     ``params``: a sequence or a dict of calls, each ``parallel.future(fn,
@@ -319,7 +358,7 @@ def par(params: Iterable[Any], *,
     for :func:`map`.
     """
     work = _params.par_work(params, extras, unpack_arguments, "parallel.par")
-    return run_blocking(work, executor, max_workers, timeout, silent)
+    return run_blocking(work, executor, max_workers, timeout, silent, progress)
 
 
 @overload
@@ -328,6 +367,7 @@ def async_map(  # type: ignore[overload-overlap]  # a dict is iterable too
         extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
         executor: ExecutorArg = ..., max_workers: int | None = ...,
         timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
         ) -> AsyncExecution[DictResult[_K, _T]]:
     ...
 
@@ -338,6 +378,7 @@ def async_map(
         extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
         executor: ExecutorArg = ..., max_workers: int | None = ...,
         timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
         ) -> AsyncExecution[ListResult[_T]]:
     ...
 
@@ -345,12 +386,14 @@ def async_map(
 def async_map(fn: Callable[..., Any], params: Iterable[Any], *,
               extras: dict[str, Any] | None = None, unpack_arguments: bool = True,
               executor: ExecutorArg = THREAD_EXECUTOR, max_workers: int | None = None,
-              timeout: float | None = None, silent: bool = False) -> AsyncExecution[Any]:
+              timeout: float | None = None, silent: bool = False,
+              progress: ProgressOption = None) -> AsyncExecution[Any]:
     """Start :func:`map`'s calls and return at once an
     :class:`AsyncExecution`: ``with parallel.async_map(...) as ex:
-    results = ex.results()``."""
+    results = ex.results()``.  ``progress`` is shown until the calls end
+    (the last count before ``results()`` or ``await`` returns)."""
     work = _params.map_work(fn, params, extras, unpack_arguments, "parallel.async_map")
-    return start(work, executor, max_workers, timeout, silent)
+    return start(work, executor, max_workers, timeout, silent, progress)
 
 
 @overload
@@ -359,6 +402,7 @@ def async_par(  # type: ignore[overload-overlap]  # a dict is iterable too
         extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
         executor: ExecutorArg = ..., max_workers: int | None = ...,
         timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
         ) -> AsyncExecution[DictResult[_K, Any]]:
     ...
 
@@ -369,6 +413,7 @@ def async_par(
         extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
         executor: ExecutorArg = ..., max_workers: int | None = ...,
         timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
         ) -> AsyncExecution[ListResult[Any]]:
     ...
 
@@ -376,10 +421,12 @@ def async_par(
 def async_par(params: Iterable[Any], *,
               extras: dict[str, Any] | None = None, unpack_arguments: bool = True,
               executor: ExecutorArg = THREAD_EXECUTOR, max_workers: int | None = None,
-              timeout: float | None = None, silent: bool = False) -> AsyncExecution[Any]:
-    """Start :func:`par`'s calls and return at once an :class:`AsyncExecution`."""
+              timeout: float | None = None, silent: bool = False,
+              progress: ProgressOption = None) -> AsyncExecution[Any]:
+    """Start :func:`par`'s calls and return at once an :class:`AsyncExecution`
+    (``progress`` as for :func:`async_map`)."""
     work = _params.par_work(params, extras, unpack_arguments, "parallel.async_par")
-    return start(work, executor, max_workers, timeout, silent)
+    return start(work, executor, max_workers, timeout, silent, progress)
 
 
 def split(collection: Sequence[_T], fn: Callable[..., Iterable[_U]],
@@ -415,6 +462,7 @@ class ExecutorNamespace:
             self, fn: Callable[..., _T], params: dict[_K, Any], *,
             extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
             max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
             ) -> DictResult[_K, _T]:
         ...
 
@@ -423,23 +471,25 @@ class ExecutorNamespace:
             self, fn: Callable[..., _T], params: Iterable[Any], *,
             extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
             max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
             ) -> ListResult[_T]:
         ...
 
     def map(self, fn: Callable[..., Any], params: Iterable[Any], *,
             extras: dict[str, Any] | None = None, unpack_arguments: bool = True,
             max_workers: int | None = None, timeout: float | None = None,
-            silent: bool = False) -> Any:
+            silent: bool = False, progress: ProgressOption = None) -> Any:
         """:func:`parallel.map` on this executor."""
         return map(fn, params, extras=extras, unpack_arguments=unpack_arguments,
                    executor=self.executor, max_workers=max_workers, timeout=timeout,
-                   silent=silent)
+                   silent=silent, progress=progress)
 
     @overload
     def par(  # type: ignore[overload-overlap]  # a dict is iterable too
             self, params: dict[_K, Any], *,
             extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
             max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
             ) -> DictResult[_K, Any]:
         ...
 
@@ -448,22 +498,25 @@ class ExecutorNamespace:
             self, params: Iterable[Any], *,
             extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
             max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
             ) -> ListResult[Any]:
         ...
 
     def par(self, params: Iterable[Any], *, extras: dict[str, Any] | None = None,
             unpack_arguments: bool = True, max_workers: int | None = None,
-            timeout: float | None = None, silent: bool = False) -> Any:
+            timeout: float | None = None, silent: bool = False,
+            progress: ProgressOption = None) -> Any:
         """:func:`parallel.par` on this executor."""
         return par(params, extras=extras, unpack_arguments=unpack_arguments,
                    executor=self.executor, max_workers=max_workers, timeout=timeout,
-                   silent=silent)
+                   silent=silent, progress=progress)
 
     @overload
     def async_map(  # type: ignore[overload-overlap]  # a dict is iterable too
             self, fn: Callable[..., _T], params: dict[_K, Any], *,
             extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
             max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
             ) -> AsyncExecution[DictResult[_K, _T]]:
         ...
 
@@ -472,23 +525,25 @@ class ExecutorNamespace:
             self, fn: Callable[..., _T], params: Iterable[Any], *,
             extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
             max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
             ) -> AsyncExecution[ListResult[_T]]:
         ...
 
     def async_map(self, fn: Callable[..., Any], params: Iterable[Any], *,
                   extras: dict[str, Any] | None = None, unpack_arguments: bool = True,
                   max_workers: int | None = None, timeout: float | None = None,
-                  silent: bool = False) -> AsyncExecution[Any]:
+                  silent: bool = False, progress: ProgressOption = None) -> AsyncExecution[Any]:
         """:func:`parallel.async_map` on this executor."""
         return async_map(fn, params, extras=extras, unpack_arguments=unpack_arguments,
                          executor=self.executor, max_workers=max_workers,
-                         timeout=timeout, silent=silent)
+                         timeout=timeout, silent=silent, progress=progress)
 
     @overload
     def async_par(  # type: ignore[overload-overlap]  # a dict is iterable too
             self, params: dict[_K, Any], *,
             extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
             max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
             ) -> AsyncExecution[DictResult[_K, Any]]:
         ...
 
@@ -497,16 +552,18 @@ class ExecutorNamespace:
             self, params: Iterable[Any], *,
             extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
             max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
             ) -> AsyncExecution[ListResult[Any]]:
         ...
 
     def async_par(self, params: Iterable[Any], *, extras: dict[str, Any] | None = None,
                   unpack_arguments: bool = True, max_workers: int | None = None,
-                  timeout: float | None = None, silent: bool = False) -> AsyncExecution[Any]:
+                  timeout: float | None = None, silent: bool = False,
+                  progress: ProgressOption = None) -> AsyncExecution[Any]:
         """:func:`parallel.async_par` on this executor."""
         return async_par(params, extras=extras, unpack_arguments=unpack_arguments,
                          executor=self.executor, max_workers=max_workers, timeout=timeout,
-                         silent=silent)
+                         silent=silent, progress=progress)
 
     def split(self, collection: Sequence[_T], fn: Callable[..., Iterable[_U]],
               workers: int | None = None, timeout: float | None = None,
@@ -519,7 +576,9 @@ class ExecutorNamespace:
         return f"<parallel.{self.executor} namespace>"
 
 
+#: ``parallel.thread.map(...)`` and the rest: the entry points on threads.
 thread = ExecutorNamespace(THREAD_EXECUTOR)
+#: ``parallel.process.map(...)`` and the rest: the entry points on processes.
 process = ExecutorNamespace(PROCESS_EXECUTOR)
 
 

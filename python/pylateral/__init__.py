@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     # Declared, so that a type checker still reports a misspelt name.
     __version__: str
 else:
-    #: ``__version__``: the installed lateral version (see docs/api.md).
+    #: ``__version__``: the installed lateral version (see docs/api/pylateral.rst).
     __getattr__ = _module_getattr(__name__)
 
 __all__ = [

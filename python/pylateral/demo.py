@@ -16,6 +16,9 @@ loads each one as a row into an SQLite file -- twice:
 
 It prints both wall-clock times and the speedup, then checks that the two
 databases hold exactly the same rows; the exit status is 1 if they do not.
+Progress goes to stderr: a line redrawn in place on a terminal (the
+parallel run's is ``task_pool(progress=True)``), plain lines when stderr is
+a pipe or a log file (``progress="lines"``), nothing with ``--quiet``.
 Work that waits on I/O releases the GIL, so ``W`` threads come close to a
 ``W``-fold speedup even on one core.
 """
@@ -33,12 +36,12 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TextIO
+from typing import Any
+
+import _lateral_progress
 
 import pylateral
 
-#: Seconds between two updates of the progress line (at most ~10 a second).
-PROGRESS_INTERVAL = 0.1
 #: Seconds an HTTP request or a locked database may take before failing.
 IO_TIMEOUT = 30.0
 
@@ -190,86 +193,58 @@ def _thread_connection(table: RecordTable) -> sqlite3.Connection:
 
 
 # --------------------------------------------------------------------------
-# Progress line
-
-
-class Progress:
-    """A ``label: done/total`` line on ``stream``, redrawn in place at most
-    every PROGRESS_INTERVAL seconds; thread-safe.  Silent when not enabled."""
-
-    def __init__(self, label: str, total: int, stream: TextIO, enabled: bool = True) -> None:
-        self._label = label
-        self._total = total
-        self._stream = stream
-        self._enabled = enabled
-        self._done = 0
-        self._last_draw = -math.inf
-        self._lock = threading.Lock()
-
-    def advance(self) -> None:
-        """Count one more record done."""
-        with self._lock:
-            self._done += 1
-            now = time.monotonic()
-            if now - self._last_draw >= PROGRESS_INTERVAL:
-                self._last_draw = now
-                self._draw()
-
-    def finish(self) -> None:
-        """Draw the final count and end the line."""
-        with self._lock:
-            self._draw()
-            if self._enabled:
-                self._stream.write("\n")
-                self._stream.flush()
-
-    def _draw(self) -> None:
-        if self._enabled:
-            self._stream.write(f"\r  {self._label}: {self._done}/{self._total}")
-            self._stream.flush()
-
-
-# --------------------------------------------------------------------------
 # The two runs
 
 
-def extract_and_load(base_url: str, table: RecordTable, i: int, progress: Progress) -> None:
-    """The ETL step for one record: fetch it, store it, count it."""
+def progress_option(quiet: bool) -> _lateral_progress.ProgressOption:
+    """The runs' ``progress=``: nothing when quiet, a line redrawn in place
+    on a terminal, plain lines (no ``\\r``) when stderr goes to a pipe or a log."""
+    if quiet:
+        return False
+    return True if _lateral_progress.is_terminal(sys.stderr) else _lateral_progress.LINES
+
+
+def extract_and_load(base_url: str, table: RecordTable, i: int) -> None:
+    """The ETL step for one record: fetch it, store it."""
     table.insert(fetch_record(base_url, i))
-    progress.advance()
 
 
 load_in_pool = pylateral.task(extract_and_load)
 
 
-def run_serial(base_url: str, table: RecordTable, records: int, progress: Progress) -> float:
+def run_serial(base_url: str, table: RecordTable, records: int,
+               progress: _lateral_progress.ProgressOption) -> float:
     """Load every record with a plain loop; return the elapsed seconds."""
     start = time.perf_counter()
-    for i in range(records):
-        extract_and_load(base_url, table, i, progress)
+    done = 0
+    monitor = _lateral_progress.start(progress, lambda: (done, records), "serial",
+                                      _lateral_progress.package_logger("pylateral"))
+    try:
+        for i in range(records):
+            extract_and_load(base_url, table, i)
+            done += 1
+    finally:
+        if monitor is not None:
+            monitor.finish()
     return time.perf_counter() - start
 
 
 def run_parallel(base_url: str, table: RecordTable, records: int, workers: int,
-                 progress: Progress) -> float:
+                 progress: _lateral_progress.ProgressOption) -> float:
     """Load every record with pylateral tasks; return the elapsed seconds."""
     start = time.perf_counter()
-    with pylateral.task_pool(max_workers=workers):
+    with pylateral.task_pool(max_workers=workers, progress=progress):
         for i in range(records):
-            load_in_pool(base_url, table, i, progress)
+            load_in_pool(base_url, table, i)
     return time.perf_counter() - start
 
 
-def timed_run(label: str, db_path: str, records: int, show_progress: bool,
-              run: Callable[[RecordTable, Progress], float]) -> tuple[float, list[Row]]:
+def timed_run(db_path: str, run: Callable[[RecordTable], float]) -> tuple[float, list[Row]]:
     """Load the records into a fresh table at ``db_path`` with ``run``;
     return (seconds, rows)."""
     table = RecordTable(db_path)
-    progress = Progress(label, records, sys.stderr, show_progress)
     try:
-        seconds = run(table, progress)
-        progress.finish()
-        return seconds, table.rows()
+        return run(table), table.rows()
     finally:
         table.close()
 
@@ -348,18 +323,16 @@ def _compare(serial_rows: list[Row], parallel_rows: list[Row], records: int,
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; return the exit status (0 when the databases match)."""
     args = parse_args(argv)
-    show_progress = not args.quiet
+    progress = progress_option(args.quiet)
     print(f"pylateral demo: {args.records} records, {args.workers} workers, "
-          f"{args.delay * 1000:g} ms per request")
+          f"{args.delay * 1000:g} ms per request", flush=True)
     with serve_records(args.delay) as url, _db_dir(args.db_dir) as db_dir:
         serial_s, serial_rows = timed_run(
-            "serial", os.path.join(db_dir, "serial.db"), args.records, show_progress,
-            lambda table, progress: run_serial(url, table, args.records, progress))
+            os.path.join(db_dir, "serial.db"),
+            lambda table: run_serial(url, table, args.records, progress))
         parallel_s, parallel_rows = timed_run(
-            "parallel", os.path.join(db_dir, "parallel.db"), args.records,
-            show_progress,
-            lambda table, progress: run_parallel(url, table, args.records,
-                                                 args.workers, progress))
+            os.path.join(db_dir, "parallel.db"),
+            lambda table: run_parallel(url, table, args.records, args.workers, progress))
     print(f"  serial:   {serial_s:8.3f} s")
     print(f"  parallel: {parallel_s:8.3f} s")
     print(f"  speedup:  {serial_s / parallel_s:8.1f}x")

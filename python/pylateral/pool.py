@@ -4,8 +4,11 @@ from types import TracebackType
 from typing import Any, Literal
 
 import _lateral
+import _lateral_progress
 
 from . import config
+
+log = _lateral_progress.package_logger("pylateral")
 
 #: The TaskPool whose pool is current (a weak reference), so that the next
 #: task_pool() can tell a pool in use from one whose ``with`` block is gone.
@@ -17,7 +20,8 @@ class TaskPool:
 
     Entering it opens the process's task pool; leaving it waits for every
     task (nested ones included), raises the first task error if there was
-    one, and stops the worker threads.
+    one, and stops the worker threads.  Its progress, if asked for (see
+    :func:`task_pool`), is shown from entering until leaving.
 
     Wherever a signal handler raises (Ctrl-C) in ``__enter__`` or
     ``__exit__``, they close the pool and unregister it before the exception
@@ -28,11 +32,15 @@ class TaskPool:
     """
 
     def __init__(self, max_workers: int | None = None, timeout: float | None = None,
-                 block_when_saturated: bool | None = None) -> None:
+                 block_when_saturated: bool | None = None,
+                 progress: _lateral_progress.ProgressOption = None) -> None:
         self._enabled = config.enabled()
         self._max_workers = config.resolve_workers(max_workers)
         self._timeout = config.resolve_timeout(timeout)
         self._block = config.resolve_block(block_when_saturated)
+        self._progress = _lateral_progress.check(progress, "task_pool")
+        self._monitor: _lateral_progress.Monitor | None = None
+        self._reporting = False  # the open pool's end is still to be reported
         self._core: _lateral.Pool | None = None
 
     def __enter__(self) -> "TaskPool":
@@ -46,6 +54,12 @@ class TaskPool:
                                        not self._enabled, eager=True)
             _owner = weakref.ref(self)
             _lateral.set_current_pool(self._core)
+            if self._enabled:
+                log.debug("task pool opened: %d worker threads started", self._max_workers)
+            else:
+                log.debug("task pool opened, disabled: tasks run inline")
+            self._reporting = True
+            self._monitor = _start_progress(self._progress, self._core)
             return self
         except BaseException as exc:
             # A signal handler raised (Ctrl-C) before the block began, so no
@@ -96,6 +110,24 @@ class TaskPool:
         finally:
             if _lateral.get_current_pool() is core:
                 _lateral.set_current_pool(None)
+            self._closed(leaving)
+
+    def _closed(self, leaving: BaseException | None) -> None:
+        """Report the pool's end: a halt on a task's error, the log, the
+        last progress (a progress callback's error is raised on a clean exit)."""
+        if not self._reporting:
+            return
+        self._reporting = False
+        core = self._require_core()
+        if leaving is not None and any(error is leaving for error in core.errors[:1]):
+            log.warning("task pool halted on a task's error: %s (task errors: %d)",
+                        _lateral_progress.error_text(leaving), len(core.errors))
+        monitor, self._monitor = self._monitor, None
+        try:
+            if monitor is not None:
+                monitor.finish(raise_error=leaving is None)
+        finally:
+            log.debug("task pool closed: %d tasks run or dropped", core.finished)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for every queued and running task; raise the first error."""
@@ -148,6 +180,13 @@ class TaskPool:
         return core
 
 
+def _start_progress(option: _lateral_progress.ProgressOption,
+                    core: _lateral.Pool) -> _lateral_progress.Monitor | None:
+    """Report tasks finished out of tasks submitted (a growing total)."""
+    counts = lambda: (core.finished, core.submitted)  # noqa: E731
+    return _lateral_progress.start(option, counts, "task_pool", log)
+
+
 def _close_abandoned_pool() -> None:
     """Raise TaskPoolAlreadyAllocated while a ``with task_pool()`` block
     holds the current pool.  A current pool that is closed, or whose
@@ -166,7 +205,8 @@ def _close_abandoned_pool() -> None:
 
 
 def task_pool(max_workers: int | None = None, timeout: float | None = None,
-              block_when_saturated: bool | None = None) -> TaskPool:
+              block_when_saturated: bool | None = None,
+              progress: _lateral_progress.ProgressOption = None) -> TaskPool:
     """Open the process's task pool: ``with pylateral.task_pool() as pool:``.
 
     ``max_workers``: threads, else ``$PYLATERAL_WORKERS``, else 5 x CPUs.
@@ -177,8 +217,13 @@ def task_pool(max_workers: int | None = None, timeout: float | None = None,
     ``block_when_saturated`` (else ``$PYLATERAL_BLOCK_WHEN_SATURATED``, else
     False): a task call of the opening thread that makes every worker busy
     returns only once a worker is free (workers never block).
+    ``progress``: ``True`` draws tasks finished out of tasks submitted (a
+    total that grows as tasks are added) on stderr when it is a terminal,
+    ``"always"`` even when not, ``"lines"`` as plain lines for logs, a
+    callable is called as ``progress(done, submitted)`` from a background
+    thread (see docs/pylateral.md); ``None``/``False``: nothing.
     """
-    return TaskPool(max_workers, timeout, block_when_saturated)
+    return TaskPool(max_workers, timeout, block_when_saturated, progress)
 
 
 def get_current_task_pool() -> _lateral.Pool | None:

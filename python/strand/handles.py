@@ -13,9 +13,13 @@ import _lateral
 
 _R = TypeVar("_R")
 
+#: Status of a task not started yet (a store task: written, not claimed yet).
 NEW = "new"
+#: Status of a task running (a store task: claimed by a reader).
 RUNNING = "running"
+#: Status of a task that returned.
 COMPLETE = "complete"
+#: Status of a task that raised.
 ERROR = "error"
 
 #: The statuses a task goes through, in order (``error`` replaces ``complete``).

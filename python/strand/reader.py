@@ -1,6 +1,5 @@
 """StoreTaskReader: claims tasks from a store, runs them, writes the outcome."""
 import atexit
-import logging
 import multiprocessing
 import os
 import socket
@@ -13,6 +12,7 @@ import uuid
 import weakref
 
 import _lateral
+import _lateral_progress
 
 from ._resolve import TaskRefused, TaskResolver, verify_record
 from ._running import Backoff, Finisher, Running, Watch
@@ -25,7 +25,7 @@ from .stores._records import error_fields
 from .stores.mapping import MappingTaskQueue
 from .writer import result_signature
 
-log = logging.getLogger("strand")
+log = _lateral_progress.package_logger("strand")
 
 _listening: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -86,6 +86,12 @@ class StoreTaskReader(TaskResolver):
     outcome of a task that ended meanwhile is written once the store is back
     (unless the reader is stopped first: the task then runs again after its
     lease).
+
+    ``progress``: while the reader listens, the count of tasks it finished
+    (complete or failed; there is no total) is drawn on stderr with
+    ``True`` when stderr is a terminal, ``"always"`` even when not,
+    ``"lines"`` as plain lines for logs; a callable is called as
+    ``progress(done, None)`` from a background thread (see docs/strand.md).
     """
 
     def __init__(self, store: Any, get_task_func: Callable[[Mapping[str, Any]], Any] | None = None,
@@ -93,7 +99,10 @@ class StoreTaskReader(TaskResolver):
                  require_signature: bool = False, lease: float = 30.0, concurrency: int = 1,
                  prefetch: int | None = None, poll_interval: float = 0.01,
                  max_poll_interval: float = 0.5, max_reconnect_interval: float = 2.0,
-                 name: str | None = None) -> None:
+                 name: str | None = None,
+                 progress: _lateral_progress.ProgressOption = None) -> None:
+        self._progress = _lateral_progress.check(progress, "StoreTaskReader")
+        self._monitor: _lateral_progress.Monitor | None = None
         self.store = open_store(store)
         self._queue = task_queue(self.store)
         self.get_task_func = optional_callable(get_task_func, "get_task_func")
@@ -148,6 +157,11 @@ class StoreTaskReader(TaskResolver):
                                         name=f"strand-reader-{self.name}")
         self._thread.start()
         _listening.add(self)
+        log.debug("strand: reader %s started on %r: concurrency %d, prefetch %d", self.name,
+                  self.store, self.concurrency, self.prefetch)
+        if self._monitor is None:
+            self._monitor = _lateral_progress.start(
+                self._progress, lambda: (self.completed + self.failed, None), "strand", log)
         return self
 
     def stop(self, timeout: float | None = None) -> bool:
@@ -171,7 +185,18 @@ class StoreTaskReader(TaskResolver):
             if self._finisher is not None:
                 self._finisher.close()
             self._forget()
+            self._stopped()
         return ended
+
+    def _stopped(self) -> None:
+        """Report the end of listening (and a progress callback's error)."""
+        monitor, self._monitor = self._monitor, None
+        try:
+            if monitor is not None:
+                monitor.finish()
+        finally:
+            log.debug("strand: reader %s stopped (%d complete, %d failed)", self.name,
+                      self.completed, self.failed)
 
     def _drain(self, deadline) -> bool:
         """Wait for the running tasks (up to ``deadline``); True if none is left."""

@@ -92,6 +92,8 @@ typedef struct lat_pool {
     Py_ssize_t idle;          /* threads sleeping on work_cv */
     Py_ssize_t wakes_pending; /* signals sent, not yet consumed */
     Py_ssize_t pending;       /* TASK items queued or running */
+    Py_ssize_t submitted;     /* TASK items ever queued (progress reports) */
+    Py_ssize_t finished;      /* TASK items that ran or were dropped */
     Py_ssize_t room_waiters;  /* threads blocked by block_when_saturated */
     Py_ssize_t ready;         /* threads that finished starting up */
     uint64_t generation;      /* bumped whenever the queue is dropped */

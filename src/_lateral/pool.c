@@ -52,6 +52,7 @@ void lat_account_done(lat_pool *pool, const lat_item *it)
         lat_batch_ticket_done((lat_batch *)it->owner);
         return;
     }
+    pool->finished++;
     if (--pool->pending == 0)
         lat_wake(pool, LAT_WAIT_IDLE);
     note_pop(pool);
@@ -572,6 +573,7 @@ int lat_pool_enqueue(lat_pool *pool, lat_item *it)
             Py_INCREF(pool);  /* released by release_work_ref */
         }
         pool->pending++;
+        pool->submitted++;
         if (it->owner)
             ((lat_group *)it->owner)->pending++;
     }
@@ -1045,6 +1047,8 @@ static PyObject *pool_get_results(lat_pool *p, void *c) { (void)c; return Py_New
 static PyObject *pool_get_errors(lat_pool *p, void *c) { (void)c; return Py_NewRef(p->errors); }
 static PyObject *pool_get_max_workers(lat_pool *p, void *c) { (void)c; return PyLong_FromSsize_t(p->max_workers); }
 static PyObject *pool_get_pending(lat_pool *p, void *c) { (void)c; return PyLong_FromSsize_t(p->pending); }
+static PyObject *pool_get_submitted(lat_pool *p, void *c) { (void)c; return PyLong_FromSsize_t(p->submitted); }
+static PyObject *pool_get_finished(lat_pool *p, void *c) { (void)c; return PyLong_FromSsize_t(p->finished); }
 static PyObject *pool_get_queued(lat_pool *p, void *c) { (void)c; return PyLong_FromSize_t(p->q.len); }
 static PyObject *pool_get_threads(lat_pool *p, void *c) { (void)c; return PyLong_FromSsize_t(p->forked ? 0 : p->alive); }
 static PyObject *pool_get_closed(lat_pool *p, void *c) { (void)c; return PyBool_FromLong(p->closing); }
@@ -1057,6 +1061,8 @@ static PyGetSetDef pool_getset[] = {
     {"errors", (getter)pool_get_errors, NULL, "Every exception raised by a task, in order.", NULL},
     {"max_workers", (getter)pool_get_max_workers, NULL, "Maximum number of worker threads.", NULL},
     {"pending", (getter)pool_get_pending, NULL, "Tasks queued or running.", NULL},
+    {"submitted", (getter)pool_get_submitted, NULL, "Tasks ever queued.", NULL},
+    {"finished", (getter)pool_get_finished, NULL, "Tasks that ran or were dropped.", NULL},
     {"queued", (getter)pool_get_queued, NULL, "Items waiting for a worker.", NULL},
     {"threads", (getter)pool_get_threads, NULL, "Worker threads alive.", NULL},
     {"closed", (getter)pool_get_closed, NULL, "True once close() was called.", NULL},

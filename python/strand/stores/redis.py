@@ -8,7 +8,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from typing import Any, cast
+from typing import Any
 
 from ..handles import COMPLETE, ERROR, NEW, RUNNING, status_fields
 from ..serialization import encode_record
