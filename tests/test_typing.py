@@ -35,6 +35,36 @@ def test_library_and_typed_examples_pass_mypy_strict(python_version):
     assert "typed_examples.py" not in output
 
 
+# The published functions with overloads: each overload must take the same
+# parameters as the function (an option added to one only is missing for
+# type checkers, or refused by them).
+OVERLOADED = ["parallel.map", "parallel.par", "parallel.async_map", "parallel.async_par",
+              "parallel.ExecutorNamespace.map", "parallel.ExecutorNamespace.par",
+              "parallel.ExecutorNamespace.async_map", "parallel.ExecutorNamespace.async_par",
+              "parallel.ParallelFunction.map", "parallel.ParallelFunction.async_map",
+              "parallel.decorators.FunctionNamespace.map",
+              "parallel.decorators.FunctionNamespace.async_map", "parallel.decorate",
+              "pylateral.task", "strand.register_task"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="typing.get_overloads is 3.11+")
+@pytest.mark.parametrize("path", OVERLOADED)
+def test_overloads_take_the_parameters_of_the_function(path):
+    import importlib
+    import inspect
+    import typing
+
+    module_name, _, rest = path.partition(".")
+    function = importlib.import_module(module_name)
+    for part in rest.split("."):
+        function = getattr(function, part)
+    overloads = typing.get_overloads(function)
+    assert overloads, f"{path} has no overloads"
+    expected = list(inspect.signature(function).parameters)
+    for overload in overloads:
+        assert list(inspect.signature(overload).parameters) == expected, path
+
+
 def test_typed_examples_run():
     done = subprocess.run([sys.executable, EXAMPLES], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)

@@ -84,7 +84,7 @@ def pylateral_examples() -> None:
     blocks: bool = opened.block_when_saturated
     errors: list[BaseException] = opened.errors
     assert workers == 4 and limit == 60 and enabled and not blocks and not errors
-    with task_pool(max_workers=2):
+    with task_pool(max_workers=2, progress=None):
         record(seen, 10)
     first: dict[str, str] = settings("x")
     assert settings("x") is first
@@ -129,7 +129,7 @@ def greet(name: str, punctuation: str = "!") -> str:
 
 
 def parallel_examples() -> None:
-    squares: list[int] = parallel.map(square, [1, 2, 3])
+    squares: list[int] = parallel.map(square, [1, 2, 3], progress=False)
     by_key: dict[str, int] = parallel.map(square, {"a": 2, "b": 3})
     assert squares == [1, 4, 9] and by_key == {"a": 4, "b": 9}
     as_list: parallel.ListResult[int] = parallel.thread.map(add, [1, parallel.arg(3, y=4)],
@@ -250,7 +250,7 @@ def strand_examples() -> None:
     store: dict[str, Any] = {}
     writer: strand.StoreTaskWriter[str] = strand.StoreTaskWriter(shout, store)
     stored: strand.StoreTask[str] = writer("hi")
-    with strand.StoreTaskReader(store) as reader:
+    with strand.StoreTaskReader(store, progress=False) as reader:
         listening: bool = reader.listening
         assert stored.result(timeout=30) == "HI" and listening
     ran: int = strand.StoreTaskReader(store).run_pending()
