@@ -40,7 +40,7 @@ import logging
 import sys
 import threading
 import time
-from typing import Callable, Optional, TextIO, Tuple, Union
+from typing import Any, Callable, Optional, Protocol, TextIO, Tuple, Union, cast
 
 #: ``progress(done, total)``: ``total`` is None when the work has no end.
 ProgressCallback = Callable[[int, Optional[int]], object]
@@ -48,6 +48,18 @@ ProgressCallback = Callable[[int, Optional[int]], object]
 ProgressOption = Union[None, bool, str, ProgressCallback]
 #: What the monitor thread samples: ``() -> (done, total)``.
 Counts = Callable[[], Tuple[int, Optional[int]]]
+
+
+
+class Sink(Protocol):
+    """Where a Monitor shows the counts: a bar, lines or the user's callable."""
+
+    def update(self, done: int, total: Optional[int]) -> object:
+        """Show the counts."""
+
+    def close(self) -> None:
+        """The work ended: finish the display."""
+
 
 #: ``progress="always"``: draw the bar even when stderr is not a terminal.
 ALWAYS = "always"
@@ -110,11 +122,11 @@ class Monitor:
     """The ``lateral-progress`` thread of one call: samples ``counts()``
     every :data:`INTERVAL` seconds and shows what changed."""
 
-    def __init__(self, sink, counts: Counts, logger: logging.Logger) -> None:
+    def __init__(self, sink: Sink, counts: Counts, logger: logging.Logger) -> None:
         self._sink = sink
         self._counts = counts
         self._logger = logger
-        self._shown = None
+        self._shown: Optional[Tuple[int, Optional[int]]] = None
         self._error: Optional[BaseException] = None
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lateral-progress",
@@ -158,7 +170,7 @@ class Monitor:
             self._shown = (done, total)
             self._guarded(self._sink.update, done, total)
 
-    def _guarded(self, call, *args) -> None:
+    def _guarded(self, call: Callable[..., object], *args: Any) -> None:
         if self._error is not None:
             return
         try:
@@ -167,7 +179,7 @@ class Monitor:
             self._error = exc
 
 
-def _sink(option: ProgressOption, label: str):
+def _sink(option: ProgressOption, label: str) -> Optional[Sink]:
     stream = sys.stderr  # looked up now: tests and applications replace it
     if option is None or option is False:
         return None
@@ -186,12 +198,12 @@ def _sink(option: ProgressOption, label: str):
 def is_terminal(stream: Optional[TextIO]) -> bool:
     """Whether ``stream`` is an open terminal (``progress=True`` draws only then)."""
     try:
-        return stream.isatty()
+        return stream.isatty()  # type: ignore[union-attr]  # None: AttributeError
     except (AttributeError, ValueError):  # None, no isatty(), or a closed stream
         return False
 
 
-def _tqdm():
+def _tqdm() -> Any:
     """tqdm's bar class when tqdm is installed, else None."""
     try:
         from tqdm import tqdm
@@ -244,8 +256,8 @@ class _Lines:
     def __init__(self, label: str, stream: TextIO) -> None:
         self._label = label
         self._stream = stream
-        self._written = None
-        self._last = None
+        self._written: Optional[Tuple[int, Optional[int]]] = None
+        self._last: Optional[Tuple[int, Optional[int]]] = None
         self._at = -LINE_SECONDS
         self._step = -1
 
@@ -263,19 +275,20 @@ class _Lines:
     def _write(self) -> None:
         self._at = time.monotonic()
         self._written = self._last
-        self._stream.write(f"{self._label}: {describe(*self._last)}\n")
+        last = cast(Tuple[int, Optional[int]], self._last)  # set by update() first
+        self._stream.write(f"{self._label}: {describe(*last)}\n")
         self._stream.flush()
 
 
 class _Tqdm:
     """The bar drawn by tqdm, made at the first update."""
 
-    def __init__(self, tqdm, label: str, stream: TextIO) -> None:
+    def __init__(self, tqdm: Any, label: str, stream: TextIO) -> None:
         # initial=: the rate counts from the first sample, not from zero.
-        self._make = lambda done, total: tqdm(initial=done, total=total, desc=label,
+        self._make: Callable[[int, Optional[int]], Any] = lambda done, total: tqdm(initial=done, total=total, desc=label,
                                               file=stream, mininterval=0,
                                               dynamic_ncols=True)
-        self._bar = None
+        self._bar: Any = None
 
     def update(self, done: int, total: Optional[int]) -> None:
         if self._bar is None:

@@ -7,15 +7,21 @@ calls, the other executors and the reporting of failed calls through
 """
 import concurrent.futures
 import os
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, cast
 
 import _lateral
 
 from .models import arg, call_of
 
 #: ``executor=`` value: run the calls on threads of lateral's native pool (the default).
-THREAD_EXECUTOR = "thread"
+THREAD_EXECUTOR: Literal["thread"] = "thread"
 #: ``executor=`` value: run the calls in worker processes (``multiprocessing.Pool``).
-PROCESS_EXECUTOR = "process"
+PROCESS_EXECUTOR: Literal["process"] = "process"
+#: What ``executor=`` takes: 'thread', 'process' or an Executor instance.
+ExecutorArg = Literal["thread", "process"] | concurrent.futures.Executor
+#: A call of ``par``: (function, positional arguments, keyword arguments or None).
+Call = tuple[Callable[..., Any] | None, tuple[Any, ...], dict[str, Any] | None]
 _EXECUTOR_NAMES = (THREAD_EXECUTOR, PROCESS_EXECUTOR)
 
 
@@ -26,7 +32,8 @@ class Work:
 
     __slots__ = ("name", "fn", "items", "keys", "unpack", "extras")
 
-    def __init__(self, name, fn, items, keys, unpack, extras):
+    def __init__(self, name: str, fn: Callable[..., Any] | None, items: list[Any],
+                 keys: list[Any] | None, unpack: bool, extras: dict[str, Any] | None) -> None:
         self.name = name
         self.fn = fn
         self.items = items
@@ -34,13 +41,13 @@ class Work:
         self.unpack = unpack
         self.extras = extras
 
-    def label(self, index):
+    def label(self, index: int) -> str:
         """How an error message names parameter number ``index``."""
         if self.keys is None:
             return f"parameter {index}"
         return f"parameter {self.keys[index]!r}"
 
-    def call_args(self, index):
+    def call_args(self, index: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The (args tuple, kwargs dict) that call number ``index`` receives."""
         item = self.items[index]
         if self.fn is None:
@@ -52,7 +59,7 @@ class Work:
         return args, dict(kwargs or {})
 
 
-def read_params(params, what):
+def read_params(params: object, what: str) -> tuple[list[Any], list[Any] | None]:
     """(items list, keys list or None) from a sequence or a dict."""
     if isinstance(params, dict):
         return list(params.values()), list(params)
@@ -62,13 +69,14 @@ def read_params(params, what):
     if type(params) is list:
         return params, None
     try:
-        return list(params), None
+        return list(cast(Iterable[Any], params)), None  # TypeError if it is not
     except TypeError:
         raise TypeError(f"{what} needs a sequence or a dict of parameters, got "
                         f"{type(params).__name__}") from None
 
 
-def map_work(fn, params, extras, unpack_arguments, what):
+def map_work(fn: Callable[..., Any], params: object, extras: dict[str, Any] | None,
+             unpack_arguments: bool, what: str) -> Work:
     """The Work of ``map(fn, params, ...)``."""
     if not callable(fn):
         raise TypeError(f"{what} needs a callable first, got {fn!r}")
@@ -76,18 +84,19 @@ def map_work(fn, params, extras, unpack_arguments, what):
     return Work(what, fn, items, keys, bool(unpack_arguments), check_extras(extras))
 
 
-def par_work(params, extras, unpack_arguments, what):
+def par_work(params: object, extras: dict[str, Any] | None, unpack_arguments: bool,
+             what: str) -> Work:
     """The Work of ``par(params, ...)``: every entry becomes (fn, args, kwargs)."""
     entries, keys = read_params(params, what)
     unpack = bool(unpack_arguments)
-    calls = []
+    calls: list[Call] = []
     for index, entry in enumerate(entries):
         name = f"{keys[index]!r}" if keys is not None else str(index)
         calls.append(call_of(entry, unpack, f"{what}: entry {name}"))
     return Work(what, None, calls, keys, unpack, check_extras(extras))
 
 
-def check_extras(extras):
+def check_extras(extras: object) -> dict[str, Any] | None:
     if extras is None:
         return None
     if not isinstance(extras, dict):
@@ -98,7 +107,7 @@ def check_extras(extras):
     return dict(extras)
 
 
-def check_executor(executor):
+def check_executor(executor: object) -> ExecutorArg:
     """'thread', 'process' or a concurrent.futures.Executor instance."""
     if executor is None:
         return THREAD_EXECUTOR
@@ -107,25 +116,25 @@ def check_executor(executor):
             raise ValueError(f"executor must be parallel.THREAD_EXECUTOR ('thread'), "
                              f"parallel.PROCESS_EXECUTOR ('process') or a "
                              f"concurrent.futures.Executor, got {executor!r}")
-        return executor
+        return cast(ExecutorArg, executor)
     if isinstance(executor, concurrent.futures.Executor):
         return executor
     raise TypeError(f"executor must be 'thread', 'process' or a concurrent.futures."
                     f"Executor instance, got {type(executor).__name__}")
 
 
-def check_max_workers(max_workers):
+def check_max_workers(max_workers: int | None) -> int | None:
     """None, or the core's worker-count rule: also applied to processes, so
     it is checked before a process pool forks anything."""
     return None if max_workers is None else _lateral.check_workers(max_workers)
 
 
-def default_thread_workers():
+def default_thread_workers() -> int:
     """Like ThreadPoolExecutor: min(32, CPUs + 4)."""
     return min(32, (os.cpu_count() or 1) + 4)
 
 
-def default_process_workers():
+def default_process_workers() -> int:
     """Like ProcessPoolExecutor: the CPUs this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))

@@ -1,5 +1,7 @@
 """task_pool(), join() and task_group()."""
 import weakref
+from types import TracebackType
+from typing import Any, Literal
 
 import _lateral
 import _lateral_progress
@@ -10,7 +12,7 @@ log = _lateral_progress.package_logger("pylateral")
 
 #: The TaskPool whose pool is current (a weak reference), so that the next
 #: task_pool() can tell a pool in use from one whose ``with`` block is gone.
-_owner = None
+_owner: "weakref.ref[TaskPool] | None" = None
 
 
 class TaskPool:
@@ -29,18 +31,19 @@ class TaskPool:
     :func:`_close_abandoned_pool`).
     """
 
-    def __init__(self, max_workers=None, timeout=None, block_when_saturated=None,
-                 progress=None):
+    def __init__(self, max_workers: int | None = None, timeout: float | None = None,
+                 block_when_saturated: bool | None = None,
+                 progress: _lateral_progress.ProgressOption = None) -> None:
         self._enabled = config.enabled()
         self._max_workers = config.resolve_workers(max_workers)
         self._timeout = config.resolve_timeout(timeout)
         self._block = config.resolve_block(block_when_saturated)
         self._progress = _lateral_progress.check(progress, "task_pool")
-        self._monitor = None
+        self._monitor: _lateral_progress.Monitor | None = None
         self._reporting = False  # the open pool's end is still to be reported
-        self._core = None
+        self._core: _lateral.Pool | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> "TaskPool":
         global _owner
         _close_abandoned_pool()
         self._core = None
@@ -67,10 +70,12 @@ class TaskPool:
                 self._close(cancel=True, leaving=exc)
             raise
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         try:
-            if exc_type is None and not self._core.forked:
-                self._core.join(self._timeout)
+            core = self._require_core()
+            if exc_type is None and not core.forked:
+                core.join(self._timeout)
             self._close(cancel=exc_type is not None, leaving=exc)
         except BaseException as error:
             # join() raised (a task's error, a timeout, Ctrl-C), or a signal
@@ -79,13 +84,13 @@ class TaskPool:
             raise
         return False
 
-    def _close(self, cancel, leaving):
+    def _close(self, cancel: bool, leaving: BaseException | None) -> None:
         """Stop the pool and stop it being current.  ``leaving``: the
         exception already on its way out of the block, or None.
 
         close() comes first: it marks the pool closed before it waits, and
         a closed pool no longer counts as the open one."""
-        core = self._core
+        core = self._require_core()
         try:
             try:
                 core.close(cancel=cancel)
@@ -107,13 +112,13 @@ class TaskPool:
                 _lateral.set_current_pool(None)
             self._closed(leaving)
 
-    def _closed(self, leaving):
+    def _closed(self, leaving: BaseException | None) -> None:
         """Report the pool's end: a halt on a task's error, the log, the
         last progress (a progress callback's error is raised on a clean exit)."""
         if not self._reporting:
             return
         self._reporting = False
-        core = self._core
+        core = self._require_core()
         if leaving is not None and any(error is leaving for error in core.errors[:1]):
             log.warning("task pool halted on a task's error: %s (task errors: %d)",
                         _lateral_progress.error_text(leaving), len(core.errors))
@@ -124,64 +129,65 @@ class TaskPool:
         finally:
             log.debug("task pool closed: %d tasks run or dropped", core.finished)
 
-    def join(self, timeout=None):
+    def join(self, timeout: float | None = None) -> None:
         """Wait for every queued and running task; raise the first error."""
         self._require_open().join(self._timeout if timeout is None else timeout)
 
-    def return_values(self):
+    def return_values(self) -> list[Any]:
         """The values returned by ``has_return_value=True`` tasks, in no
         particular order."""
         return list(self._require_core().results)
 
     @property
-    def results(self):
+    def results(self) -> list[Any]:
         """Same values as :meth:`return_values` (the live list)."""
         return self._require_core().results
 
     @property
-    def errors(self):
+    def errors(self) -> list[BaseException]:
         """Every exception raised by a task of this pool, first one first."""
         return self._require_core().errors
 
     @property
-    def max_workers(self):
+    def max_workers(self) -> int:
         """The number of worker threads (argument, else environment, else default)."""
         return self._max_workers
 
     @property
-    def timeout(self):
+    def timeout(self) -> float | None:
         """Seconds the exit (or :meth:`join`) may wait; ``None``: no limit."""
         return self._timeout
 
     @property
-    def block_when_saturated(self):
+    def block_when_saturated(self) -> bool:
         """Whether a task call of the opening thread waits for a free worker."""
         return self._block
 
     @property
-    def enabled(self):
+    def enabled(self) -> bool:
         """False when ``PYLATERAL_ENABLED=false`` made every task run inline."""
         return self._enabled
 
-    def _require_core(self):
+    def _require_core(self) -> _lateral.Pool:
         if self._core is None:
             raise RuntimeError("the task pool has not been entered")
         return self._core
 
-    def _require_open(self):
+    def _require_open(self) -> _lateral.Pool:
         core = self._require_core()
         if core.closed:
             raise RuntimeError("the task pool is closed")
         return core
 
 
-def _start_progress(option, core):
+def _start_progress(option: _lateral_progress.ProgressOption,
+                    core: _lateral.Pool) -> _lateral_progress.Monitor | None:
     """Report tasks finished out of tasks submitted (a growing total)."""
     counts = lambda: (core.finished, core.submitted)  # noqa: E731
     return _lateral_progress.start(option, counts, "task_pool", log)
 
 
-def _close_abandoned_pool():
+def _close_abandoned_pool() -> None:
     """Raise TaskPoolAlreadyAllocated while a ``with task_pool()`` block
     holds the current pool.  A current pool that is closed, or whose
     TaskPool is gone (its ``__enter__`` or ``__exit__`` was interrupted, and
@@ -198,7 +204,9 @@ def _close_abandoned_pool():
         _lateral.set_current_pool(None)
 
 
-def task_pool(max_workers=None, timeout=None, block_when_saturated=None, progress=None):
+def task_pool(max_workers: int | None = None, timeout: float | None = None,
+              block_when_saturated: bool | None = None,
+              progress: _lateral_progress.ProgressOption = None) -> TaskPool:
     """Open the process's task pool: ``with pylateral.task_pool() as pool:``.
 
     ``max_workers``: threads, else ``$PYLATERAL_WORKERS``, else 5 x CPUs.
@@ -218,12 +226,12 @@ def task_pool(max_workers=None, timeout=None, block_when_saturated=None, progres
     return TaskPool(max_workers, timeout, block_when_saturated, progress)
 
 
-def get_current_task_pool():
+def get_current_task_pool() -> _lateral.Pool | None:
     """The open pool's core (a ``_lateral.Pool``), or ``None``."""
     return _lateral.get_current_pool()
 
 
-def join(timeout=None):
+def join(timeout: float | None = None) -> None:
     """Block until every task of the open pool is done; re-raise the first
     task error.  Does nothing when no pool is open."""
     timeout = _lateral.check_timeout(timeout)  # a bad timeout is a bug with or without a pool
@@ -232,7 +240,7 @@ def join(timeout=None):
         core.join(timeout)
 
 
-def task_group():
+def task_group() -> _lateral.TaskGroup:
     """``with pylateral.task_group() as group:`` waits on exit for the tasks
     started inside it (and the tasks they start) and gathers the return
     values of ``has_return_value=True`` tasks in ``group.results``."""

@@ -105,7 +105,7 @@ def _parser():
     return parser
 
 
-def _store_argument(parser):
+def _store_argument(parser) -> None:
     parser.add_argument("store", metavar="STORE", help="an SQLite file path, or a redis:// "
                         "URL (?namespace=NAME for another namespace than 'strand')")
 
@@ -180,7 +180,7 @@ def _worker(options):
 
 
 #: --progress's values, as StoreTaskReader's progress=.
-_PROGRESS = {"auto": True, "never": False, _lateral_progress.ALWAYS: _lateral_progress.ALWAYS,
+_PROGRESS: dict[str, _lateral_progress.ProgressOption] = {"auto": True, "never": False, _lateral_progress.ALWAYS: _lateral_progress.ALWAYS,
              _lateral_progress.LINES: _lateral_progress.LINES}
 
 
@@ -220,7 +220,7 @@ def _functions(modules):
 
 # --- info, retry, purge ------------------------------------------------------------
 
-def _info(options):
+def _info(options) -> int:
     store, queue = _open(options.store)
     counts, errors = _admin(queue, "counts")(), _admin(queue, "errors")(options.errors)
     print(f"{store!r}")
@@ -251,7 +251,7 @@ def _retry(options):
     return 0 if len(requeued) == len(ids) else FAILED
 
 
-def _purge(options):
+def _purge(options) -> int:
     _, queue = _open(options.store)
     before = None if options.older_than is None else time.time() - options.older_than
     deleted = _admin(queue, "purge")(tuple(options.status or (COMPLETE, ERROR)), before)
