@@ -21,6 +21,7 @@ import sys
 import sysconfig
 import threading
 import warnings
+from types import CodeType, FrameType
 
 import _lateral
 
@@ -33,7 +34,7 @@ _TOOL_IDS = (4, 3, 5, 2, 1, 0)
 _PACKAGE_DIRS = ("pylateral", "parallel", "strand")
 
 
-def _library_roots():
+def _library_roots() -> tuple[str, ...]:
     """Directories whose files are library code, each ending in a separator."""
     roots = set()
     paths = sysconfig.get_paths()
@@ -60,7 +61,7 @@ _THIS_FILE = os.path.normcase(os.path.realpath(__file__))
 
 
 @functools.lru_cache(maxsize=None)
-def is_library_file(filename):
+def is_library_file(filename: str) -> bool:
     """True if code from ``filename`` (a ``co_filename``) is library code.
 
     ``<frozen ...>`` modules are library code; other ``<...>`` names
@@ -79,15 +80,15 @@ def is_library_file(filename):
     return False
 
 
-_tool = None
-_armed_codes = {}  # code object -> None: the ones given local LINE events
+_tool: int | None = None
+_armed_codes: dict[CodeType, None] = {}  # the ones given local LINE events
 _warned = False
 # arm() and disarm() may run in two threads at once (two pools halting).
 _lock = threading.Lock()
 
 
-def _take_tool_id():
-    mon = sys.monitoring
+def _take_tool_id() -> int | None:
+    mon = sys.monitoring  # type: ignore[attr-defined, unused-ignore]  # Python 3.12+
     for tool in _TOOL_IDS:
         if mon.get_tool(tool) is None:
             mon.use_tool_id(tool, TOOL_NAME)
@@ -95,7 +96,7 @@ def _take_tool_id():
     return None
 
 
-def _start_watching():
+def _start_watching() -> bool:
     global _tool, _warned
     _tool = _take_tool_id()
     if _tool is None:
@@ -104,7 +105,7 @@ def _start_watching():
             warnings.warn("every sys.monitoring tool id is in use: halted lateral tasks "
                           "stop only at their next call into lateral", RuntimeWarning)
         return False
-    mon = sys.monitoring
+    mon = sys.monitoring  # type: ignore[attr-defined, unused-ignore]
     events = mon.events
     for event in (events.LINE, events.PY_START, events.PY_RESUME):
         mon.register_callback(_tool, event, _lateral._halt_event)
@@ -112,14 +113,14 @@ def _start_watching():
     return True
 
 
-def arm(frame):
+def arm(frame: FrameType | None) -> None:
     """Watch the user code on the stack that ``frame`` tops (a halted
     worker's) for its next line, and every user function entered from now
     on.  Python 3.12 and later."""
     with _lock:
         if _tool is None and not _start_watching():
             return
-        mon = sys.monitoring
+        mon = sys.monitoring  # type: ignore[attr-defined, unused-ignore]
         while frame is not None:
             code = frame.f_code
             if code not in _armed_codes and not is_library_file(code.co_filename):
@@ -128,13 +129,13 @@ def arm(frame):
             frame = frame.f_back
 
 
-def disarm():
+def disarm() -> None:
     """Switch every event off and give the tool id back (the last halt ended)."""
     global _tool
     with _lock:
         if _tool is None:
             return
-        mon = sys.monitoring
+        mon = sys.monitoring  # type: ignore[attr-defined, unused-ignore]
         for code in _armed_codes:
             mon.set_local_events(_tool, code, 0)
         _armed_codes.clear()

@@ -36,9 +36,23 @@ def test_main_prints_times_speedup_and_matching_rows(capsys):
     assert re.search(r"^  parallel: +\d+\.\d+ s$", out, re.M)
     assert re.search(r"^  speedup: +\d+\.\d+x$", out, re.M)
     assert "databases match: 30 rows" in out
-    # The progress lines go to stderr, are redrawn in place and end complete.
-    assert "\r  serial: 30/30\n" in err
-    assert "\r  parallel: 30/30\n" in err
+    # The progress goes to stderr; captured, it is not a terminal: plain
+    # lines, no carriage return, ending complete.
+    assert "\r" not in err
+    assert "serial: 30/30 (100%)\n" in err
+    assert "task_pool: 30/30 (100%)\n" in err
+
+
+@pytest.mark.timeout(60)
+def test_progress_on_a_terminal_is_one_line_redrawn_in_place(monkeypatch, capsys):
+    import _lateral_progress
+    monkeypatch.setattr(_lateral_progress, "is_terminal", lambda stream: True)
+    monkeypatch.setattr(_lateral_progress, "_tqdm", lambda: None)  # the built-in line
+    assert demo.main(SMALL) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2  # one line per run, ended once complete
+    assert re.search(r"\rserial: 30/30 \(100%\) *\n", err)
+    assert re.search(r"\rtask_pool: 30/30 \(100%\) *\n", err)
 
 
 @pytest.mark.timeout(60)

@@ -339,7 +339,11 @@ class Alarm(Exception):
 
 armed = False
 def alarm(signum, frame):
+    # One alarm per arming: the next one, landing in the except clause
+    # before it disarms, would escape the loop.
+    global armed
     if armed:
+        armed = False
         raise Alarm()
 
 signal.signal(signal.SIGALRM, alarm)

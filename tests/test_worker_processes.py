@@ -226,14 +226,29 @@ def signal_names(numbers):
     return names
 
 
+#: Every signal that can be blocked (all but SIGKILL and SIGSTOP).  Newer
+#: glibc (2.43 in Debian sid) blocks them all inside fork() until the child
+#: has run its atfork handlers: a child read that early seems to block all.
+EVERY_BLOCKABLE_SIGNAL = ((1 << 64) - 1) & ~(1 << (signal.SIGKILL - 1)) & ~(1 << (signal.SIGSTOP - 1))
+
+
 def blocked_signals(pid):
-    """The names of the signals the process ``pid``'s main thread blocks."""
+    """The names of the signals the process ``pid``'s main thread blocks,
+    once it is past fork()'s moment of blocking everything (a child that
+    truly blocks everything is reported so after PATIENCE / 10 s)."""
+    deadline = time.monotonic() + PATIENCE / 10
+    bits = _sigblk(pid)
+    while bits == EVERY_BLOCKABLE_SIGNAL and time.monotonic() < deadline:
+        time.sleep(0.005)
+        bits = _sigblk(pid)
+    return signal_names(n for n in range(1, bits.bit_length() + 1) if bits >> (n - 1) & 1)
+
+
+def _sigblk(pid):
     with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith("SigBlk:"):
-                bits = int(line.split()[1], 16)
-                return signal_names(n for n in range(1, bits.bit_length() + 1)
-                                    if bits >> (n - 1) & 1)
+                return int(line.split()[1], 16)
     raise AssertionError(f"no SigBlk line in /proc/{pid}/status")
 
 

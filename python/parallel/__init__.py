@@ -43,14 +43,18 @@ from .models import (
 #: The published python-parallel's name of :class:`future`.
 job = future
 
-#: The statuses of a ThreadExecutor / ProcessExecutor (``executor.status``).
+# The statuses of a ThreadExecutor / ProcessExecutor (``executor.status``).
+#: ``executor.status`` before ``start()``.
 NOT_STARTED = ParallelStatus.NOT_STARTED
+#: ``executor.status`` once started, until every call has ended.
 STARTED = ParallelStatus.STARTED
+#: ``executor.status`` when every call returned.
 DONE = ParallelStatus.DONE
+#: ``executor.status`` when a call raised.
 FAILED = ParallelStatus.FAILED
 
 
-#: ``__version__``: the installed lateral version (see docs/api.md).
+#: ``__version__``: the installed lateral version (see docs/api/parallel.rst).
 __getattr__ = _module_getattr(__name__)
 
 __all__ = [

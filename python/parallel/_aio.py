@@ -10,9 +10,16 @@ anyio runs on one of the two, and so works too.  Shared by parallel's
 import asyncio
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from types import ModuleType
+from typing import Any, Literal
+
+#: ``subscribe(wake)``: have ``wake()`` called once, from any thread, when the work is done.
+Subscribe = Callable[[Callable[[], None]], object]
 
 
-async def wait_done(subscribe, on_cancel, deadline=None):
+async def wait_done(subscribe: Subscribe, on_cancel: Callable[[], object],
+                    deadline: float | None = None) -> bool:
     """Suspend the calling task until the work is done.
 
     ``subscribe(wake)`` must call ``wake()`` once, from any thread, when the
@@ -27,7 +34,7 @@ async def wait_done(subscribe, on_cancel, deadline=None):
     return await _wait_trio(library, subscribe, on_cancel, deadline)
 
 
-async def sleep(seconds):
+async def sleep(seconds: float) -> None:
     """``asyncio.sleep`` or ``trio.sleep``, whichever runs this task."""
     library = _running_library()
     if library == "asyncio":
@@ -36,7 +43,7 @@ async def sleep(seconds):
         await library.sleep(seconds)
 
 
-def _running_library():
+def _running_library() -> Literal["asyncio"] | ModuleType:
     """'asyncio', or the trio module when trio runs the calling task."""
     try:
         asyncio.get_running_loop()
@@ -54,11 +61,12 @@ def _running_library():
                        "(anyio runs on either)")
 
 
-async def _wait_asyncio(subscribe, on_cancel, deadline):
+async def _wait_asyncio(subscribe: Subscribe, on_cancel: Callable[[], object],
+                        deadline: float | None) -> bool:
     loop = asyncio.get_running_loop()
-    woken = loop.create_future()
+    woken: asyncio.Future[None] = loop.create_future()
 
-    def wake():
+    def wake() -> None:
         try:
             loop.call_soon_threadsafe(_resolve, woken)
         except RuntimeError:  # the loop was closed meanwhile: nobody waits
@@ -70,29 +78,31 @@ async def _wait_asyncio(subscribe, on_cancel, deadline):
             await woken
             return True
         # asyncio.wait never cancels ``woken`` when its timeout runs out.
-        wait_some = lambda left: asyncio.wait((woken,), timeout=left)
+        wait_some: Callable[[float | None], Awaitable[object]] = \
+            lambda left: asyncio.wait((woken,), timeout=left)
         return await _until(woken.done, wait_some, deadline)
     except asyncio.CancelledError:
         on_cancel()
         raise
 
 
-def _resolve(future):
+def _resolve(future: "asyncio.Future[None]") -> None:
     if not future.done():
         future.set_result(None)
 
 
-async def _wait_trio(trio, subscribe, on_cancel, deadline):
+async def _wait_trio(trio: Any, subscribe: Subscribe, on_cancel: Callable[[], object],
+                     deadline: float | None) -> bool:
     token = trio.lowlevel.current_trio_token()
     woken = trio.Event()
 
-    def wake():
+    def wake() -> None:
         try:
             token.run_sync_soon(woken.set)
         except trio.RunFinishedError:
             pass
 
-    async def wait_some(left):
+    async def wait_some(left: float | None) -> None:
         with trio.move_on_after(float("inf") if left is None else left):
             await woken.wait()
 
@@ -104,11 +114,13 @@ async def _wait_trio(trio, subscribe, on_cancel, deadline):
         raise
 
 
-async def _until(woken, wait_some, deadline):
+async def _until(woken: Callable[[], bool],
+                 wait_some: Callable[[float | None], Awaitable[object]],
+                 deadline: float | None) -> bool:
     """True once ``woken()``, False when the deadline passes first.  Loops
     because a timer may fire a hair before the deadline by our clock."""
     while not woken():
-        left = None if deadline is None else deadline - time.monotonic()
+        left: float | None = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             return False
         await wait_some(left)

@@ -8,12 +8,16 @@ limits the calls in flight, and, on the first error when errors are not
 silenced, cancel the units after it.
 """
 import concurrent.futures
+import functools
 import itertools
 import os
 import threading
 import time
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, Protocol
 
 from . import _processes, _worker
+from ._params import Work
 from .exceptions import SerializationError, WorkerProcessError
 from .models import ListResult
 
@@ -26,13 +30,27 @@ class Unit:
 
     __slots__ = ("start", "end", "future", "state", "value", "dropped")
 
-    def __init__(self, start, end):
+    def __init__(self, start: int, end: int) -> None:
         self.start = start
         self.end = end
-        self.future = None
+        self.future: concurrent.futures.Future[Any] | None = None
         self.state = _PENDING
-        self.value = None  # what the future returned, decoded by the waiter
+        self.value: Any = None  # what the future returned, decoded by the waiter
         self.dropped = False  # cancelled by this run: its items do not matter
+
+
+class Codec(Protocol):
+    """How a run's units travel: what to submit for a unit, and what its
+    future's value means."""
+
+    def payload(self, unit: Unit) -> tuple[Any, ...]:
+        """The arguments of ``executor.submit`` for ``unit``."""
+
+    def error_indexes(self, unit: Unit, value: Any) -> Iterable[int]:
+        """The items of ``unit`` that failed, from its future's value."""
+
+    def decode(self, unit: Unit, value: Any) -> tuple[list[Any], dict[int, BaseException]]:
+        """(results, {index: exception}) of ``unit`` from its future's value."""
 
 
 class FutureRun:
@@ -41,7 +59,9 @@ class FutureRun:
     #: Dropped unread, the run still gives back parallel's process pool.
     release_when_dropped = True
 
-    def __init__(self, executor, units, n, codec, window, stop_on_error, owned=None):
+    def __init__(self, executor: concurrent.futures.Executor | None, units: list[Unit], n: int,
+                 codec: Codec | None, window: int | None, stop_on_error: bool,
+                 owned: _processes.Pool | None = None) -> None:
         self._executor = executor
         self._units = units
         self._codec = codec
@@ -51,14 +71,15 @@ class FutureRun:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._done = not units
-        self._ready = []         # finished units whose value is not decoded yet
-        self._results = ListResult([None])
+        self._ready: list[Unit] = []  # finished units whose value is not decoded yet
+        self._results: ListResult[Any] = ListResult([None])
         self._results *= n  # in place: one allocation, and it stays a ListResult
-        self._errors = {}
-        self._fatal = None
+        self._errors: dict[int, BaseException | None] = {}
+        self._fatal: BaseException | None = None
         self._limit = n          # items from here on no longer matter
         self._next = 0           # next unit to submit
         self._frontier = 0       # first unit not finished
+        self.finished = 0        # items of the finished units (progress reports)
         self._in_flight = 0
         self._cancelled = False
         self._pumping = False
@@ -69,12 +90,12 @@ class FutureRun:
         self._cancel_in_callback = isinstance(
             executor, (concurrent.futures.ProcessPoolExecutor,
                        concurrent.futures.ThreadPoolExecutor, _processes.ProcessPool))
-        self._deferred_cancel = []
-        self._callbacks = []     # done callbacks not called yet
+        self._deferred_cancel: list[concurrent.futures.Future[Any]] = []
+        self._callbacks: list[Callable[[], object]] = []  # done callbacks not called yet
 
     # -- submitting ---------------------------------------------------------
 
-    def start(self):
+    def start(self) -> "FutureRun":
         self._pump()
         if self._fatal is not None and not self._done:
             self.cancel()
@@ -82,7 +103,7 @@ class FutureRun:
             raise self._fatal
         return self
 
-    def _take_unit(self):
+    def _take_unit(self) -> Unit | None:
         """The next unit to submit, or None.  Contract: _lock held."""
         if (self._cancelled or self._fatal is not None or self._next >= len(self._units)
                 or self._in_flight >= self._window):
@@ -95,7 +116,7 @@ class FutureRun:
         unit.state = _SUBMITTED
         return unit
 
-    def _pump(self):
+    def _pump(self) -> None:
         # One thread submits at a time; a callback that finds it busy asks it
         # to look again instead of recursing (an executor may run callbacks
         # inside submit()).
@@ -115,25 +136,29 @@ class FutureRun:
                     return
             self._submit(unit)
 
-    def _submit(self, unit):
+    def _submit(self, unit: Unit) -> None:
         # The payload is made here, unit by unit, so that the first chunks
         # run while the next ones are pickled.
         try:
-            fut = self._executor.submit(*self._codec.payload(unit))
+            # Units exist only with an executor and a codec (see start_process).
+            fut = self._executor.submit(*self._codec.payload(unit))  # type: ignore[union-attr]
         except BaseException as exc:  # unpicklable, executor shut down, broken...
             self._finish(unit, {}, fatal=_fatal_error(exc, unit, self._owned))
             return
         unit.future = fut
         if self._cancelled:
             fut.cancel()
-        fut.add_done_callback(lambda f, unit=unit: self._on_done(unit, f))
+        fut.add_done_callback(functools.partial(self._on_done, unit))
 
     # -- completing ---------------------------------------------------------
 
-    def _on_done(self, unit, fut):
+    def _on_done(self, unit: Unit, fut: concurrent.futures.Future[Any]) -> None:
         # Runs in the executor's thread: only note where errors are; the
         # waiting thread decodes the results, while other units still run.
-        errors, fatal, value = {}, None, None
+        errors: dict[int, BaseException | None] = {}
+        fatal: BaseException | None = None
+        value = None
+        exc: BaseException | None
         try:
             if fut.cancelled():
                 if not (self._cancelled or unit.dropped):
@@ -144,7 +169,8 @@ class FutureRun:
                 exc = fut.exception()
                 if exc is None:
                     value = fut.result()
-                    errors = dict.fromkeys(self._codec.error_indexes(unit, value))
+                    errors = dict.fromkeys(
+                        self._codec.error_indexes(unit, value))  # type: ignore[union-attr]
                 elif isinstance(exc, concurrent.futures.BrokenExecutor):
                     fatal = _fatal_error(exc, unit, self._owned)
                 else:
@@ -153,11 +179,13 @@ class FutureRun:
             fatal = exc
         self._finish(unit, errors, fatal, value)
 
-    def _finish(self, unit, errors, fatal=None, value=None):
-        to_cancel = []
+    def _finish(self, unit: Unit, errors: dict[int, BaseException | None],
+                fatal: BaseException | None = None, value: Any = None) -> None:
+        to_cancel: list[concurrent.futures.Future[Any]] = []
         with self._lock:
             self._in_flight -= 1
             unit.state = _FINISHED
+            self.finished += unit.end - unit.start
             # The future keeps its done-callback, which refers to this run:
             # dropping it lets the run (and its items) go without waiting
             # for the cycle collector.
@@ -190,7 +218,8 @@ class FutureRun:
         else:
             self._pump()
 
-    def _units_after_limit(self, limit=None):
+    def _units_after_limit(self, limit: int | None = None,
+                           ) -> list[concurrent.futures.Future[Any]]:
         """Futures of submitted, unfinished units from the limit on.
         Contract: _lock held."""
         limit = self._limit if limit is None else limit
@@ -198,9 +227,9 @@ class FutureRun:
                    if u.state == _SUBMITTED and u.start >= limit and u.future is not None]
         for unit in dropped:
             unit.dropped = True
-        return [unit.future for unit in dropped]
+        return [unit.future for unit in dropped if unit.future is not None]
 
-    def _check_done(self):
+    def _check_done(self) -> bool:
         """Contract: _lock held."""
         units = self._units
         while self._frontier < len(units) and units[self._frontier].state == _FINISHED:
@@ -211,7 +240,7 @@ class FutureRun:
 
     # -- the run's interface ------------------------------------------------
 
-    def wait(self, timeout):
+    def wait(self, timeout: float | None) -> bool:
         """True once done; decodes finished units meanwhile."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -231,17 +260,17 @@ class FutureRun:
             if done and not ready:
                 return True
 
-    def _decode(self, units):
+    def _decode(self, units: list[Unit]) -> None:
         results = self._results
         for unit in units:
-            values, errors = self._codec.decode(unit, unit.value)
+            values, errors = self._codec.decode(unit, unit.value)  # type: ignore[union-attr]
             unit.value = None
             results[unit.start:unit.start + len(values)] = values
             if errors:
                 with self._lock:
                     self._errors.update(errors)
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Cancel the units not started; running ones finish unobserved."""
         with self._lock:
             self._cancelled = True
@@ -254,14 +283,14 @@ class FutureRun:
             fut.cancel()
         self._call_callbacks()
 
-    def add_done_callback(self, fn):
+    def add_done_callback(self, fn: Callable[[], object]) -> None:
         """Call ``fn()`` once the run is done (at once if it is), in the
         thread that finishes it."""
         with self._lock:
             self._callbacks.append(fn)
         self._call_callbacks()
 
-    def _call_callbacks(self):
+    def _call_callbacks(self) -> None:
         with self._lock:
             if not self._done:
                 return
@@ -269,19 +298,19 @@ class FutureRun:
         for fn in callbacks:
             fn()
 
-    def wait_done(self):
+    def wait_done(self) -> None:
         """Wait until the run is done, decoding nothing (what the
         interpreter's exit does for a run nobody reads)."""
         with self._lock:
             self._changed.wait_for(lambda: self._done)
 
     @property
-    def pending_work(self):
+    def pending_work(self) -> "FutureRun":
         """What the interpreter's exit waits for (see api): the run itself,
         which the futures' callbacks keep alive until it is done."""
         return self
 
-    def outcome(self):
+    def outcome(self) -> tuple[list[Any], dict[int, BaseException]]:
         """(results list, {index: exception}) of a finished run."""
         if self._fatal is not None:
             raise self._fatal
@@ -289,7 +318,7 @@ class FutureRun:
         with self._lock:
             return self._results, {i: e for i, e in self._errors.items() if e is not None}
 
-    def timed_out_outcome(self):
+    def timed_out_outcome(self) -> tuple[list[Any], dict[int, BaseException], list[int]]:
         """(results, {index: exception}, indexes of the calls not finished)
         of a run that did not end in time.  A unit that finished after the
         last decoding has no values in the results yet: its calls count as
@@ -302,7 +331,7 @@ class FutureRun:
                     for i in range(unit.start, unit.end) if i not in errors]
         return list(results), errors, late
 
-    def release(self, abandoned=False):
+    def release(self, abandoned: bool = False) -> None:
         """Done with the run.  ``abandoned``: its deadline passed; parallel's
         own process pool then stops serving new calls, and its workers are
         terminated once no other call uses it."""
@@ -317,7 +346,7 @@ class FutureRun:
                            broken=isinstance(self._fatal, WorkerProcessError))
 
 
-def _fatal_error(exc, unit, owned):
+def _fatal_error(exc: BaseException, unit: Unit, owned: _processes.Pool | None) -> BaseException:
     if isinstance(exc, concurrent.futures.process.BrokenProcessPool):
         where = (f"items {unit.start}..{unit.end - 1}" if unit.end - unit.start > 1
                  else f"item {unit.start}")
@@ -336,11 +365,12 @@ def _fatal_error(exc, unit, owned):
 #: Work a chunk should hold, when the cost of a call is known: enough to
 #: make a process pool's per-chunk overhead (~0.2 ms) negligible.
 CHUNK_SECONDS = 0.005
-_COSTS = {}          # function's code -> seconds per call, measured by workers
+_COSTS: dict[Hashable, float] = {}  # function's code -> seconds per call, measured by workers
 _KEEP_COSTS = 256
 
 
-def chunk_ranges(n, workers, seconds_per_call=None, least_per_worker=1):
+def chunk_ranges(n: int, workers: int, seconds_per_call: float | None = None,
+                 least_per_worker: int = 1) -> list[tuple[int, int]]:
     """(start, end) of the chunks of n items: four per worker, like
     multiprocessing, for balance; but when the calls are known to be cheap,
     fewer (down to ``least_per_worker`` per worker) so that each holds
@@ -355,18 +385,18 @@ def chunk_ranges(n, workers, seconds_per_call=None, least_per_worker=1):
     return [(start, min(start + size, n)) for start in range(0, n, size)]
 
 
-def _cost_key(fn):
+def _cost_key(fn: object) -> Hashable | None:
     """What identifies a function across calls: its code (a lambda made anew
     for each call shares it)."""
     while fn is not None:
         code = getattr(fn, "__code__", None)
         if code is not None:
-            return code
+            return code  # type: ignore[no-any-return]
         fn = getattr(fn, "__wrapped__", None) or getattr(fn, "func", None)
     return None
 
 
-def _note_cost(key, seconds, calls):
+def _note_cost(key: Hashable | None, seconds: float, calls: int) -> None:
     if key is None or calls <= 0:
         return
     if key not in _COSTS and len(_COSTS) >= _KEEP_COSTS:
@@ -374,7 +404,8 @@ def _note_cost(key, seconds, calls):
     _COSTS[key] = seconds / calls
 
 
-def start_process(work, executor, max_workers, silent):
+def start_process(work: Work, executor: concurrent.futures.ProcessPoolExecutor | None,
+                  max_workers: int | None, silent: bool) -> FutureRun:
     """Run ``work`` on a process pool: parallel's own (executor=None) or the
     ProcessPoolExecutor passed."""
     workers = max_workers or _processes.default_workers()
@@ -385,12 +416,14 @@ def start_process(work, executor, max_workers, silent):
                           least_per_worker=2 if own_pool else 1)
     units = [Unit(start, end) for start, end in ranges]
     pool = None
+    chosen: concurrent.futures.Executor | None = executor
+    window: int | None
     if own_pool:
         pool = _processes.acquire(workers)
-        executor, window = pool.executor, None
+        chosen, window = pool.executor, None
     else:
         window = max_workers
-    run = FutureRun(executor, units, n, codec, window, not silent, pool)
+    run = FutureRun(chosen, units, n, codec, window, not silent, pool)
     try:
         return run.start()
     except BaseException:
@@ -398,7 +431,7 @@ def start_process(work, executor, max_workers, silent):
         raise
 
 
-def _dump_call(work):
+def _dump_call(work: Work) -> bytes:
     try:
         return _worker.dumps((work.fn, work.extras))
     except Exception as exc:
@@ -414,7 +447,7 @@ def _dump_call(work):
                                  f"to the worker processes: {exc}") from exc
 
 
-def _dump_items(work, start, end):
+def _dump_items(work: Work, start: int, end: int) -> bytes:
     chunk = work.items[start:end]
     try:
         return _worker.dumps_data(chunk)
@@ -435,26 +468,26 @@ class _ChunkCodec:
     """Chunks of items for run_chunk, which returns (failed positions, blob of
     (results, packed errors))."""
 
-    def __init__(self, work, call_blob, stop_on_error):
+    def __init__(self, work: Work, call_blob: bytes, stop_on_error: bool) -> None:
         self._work = work
         self._call_blob = call_blob
         self._token = (os.getpid(), next(_tokens))
         self._stop_on_error = stop_on_error
         self.cost_key = _cost_key(work.fn)
 
-    def payload(self, unit):
+    def payload(self, unit: Unit) -> tuple[Any, ...]:
         items_blob = _dump_items(self._work, unit.start, unit.end)
         return (_worker.run_chunk, self._token, self._call_blob, items_blob,
                 self._work.unpack, self._stop_on_error)
 
-    def error_indexes(self, unit, value):
+    def error_indexes(self, unit: Unit, value: Any) -> list[int]:
         positions, _, seconds = value
         if not positions:
             _note_cost(self.cost_key, seconds, unit.end - unit.start)
         return [unit.start + position for position in positions]
 
     @staticmethod
-    def decode(unit, value):
+    def decode(unit: Unit, value: Any) -> tuple[list[Any], dict[int, BaseException]]:
         results, packed = _worker.load(value[1])
         errors = {unit.start + pos: _worker.unpack_exception(p) for pos, p in packed.items()}
         return results, errors
@@ -462,7 +495,8 @@ class _ChunkCodec:
 
 # -- any other executor ------------------------------------------------------
 
-def start_generic(work, executor, max_workers, silent):
+def start_generic(work: Work, executor: concurrent.futures.Executor, max_workers: int | None,
+                  silent: bool) -> FutureRun:
     """Run ``work`` on the Executor passed, one future per call."""
     n = len(work.items)
     units = [Unit(index, index + 1) for index in range(n)]
@@ -474,19 +508,19 @@ class _SingleCodec:
     """One call per future; its value is the call's return value, wrapped in
     a 1-tuple so that a None result is still a value."""
 
-    def __init__(self, work):
+    def __init__(self, work: Work) -> None:
         self._work = work
 
-    def payload(self, unit):
+    def payload(self, unit: Unit) -> tuple[Any, ...]:
         work = self._work
         args, kwargs = work.call_args(unit.start)
         fn = work.fn if work.fn is not None else work.items[unit.start][0]
         return _worker.invoke_wrapped, fn, args, kwargs
 
     @staticmethod
-    def error_indexes(unit, value):
+    def error_indexes(unit: Unit, value: Any) -> tuple[()]:
         return ()
 
     @staticmethod
-    def decode(unit, value):
+    def decode(unit: Unit, value: Any) -> tuple[list[Any], dict[int, BaseException]]:
         return [value[0]], {}

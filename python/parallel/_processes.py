@@ -22,33 +22,43 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any, ParamSpec, TypeVar
+
+import _lateral_progress
 
 from . import _params
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+log = _lateral_progress.package_logger("parallel")
 
 KEEP = 2
 
 _lock = threading.Lock()
-_pools = {}  # max_workers -> Pool, oldest first
+_pools: "dict[int, Pool]" = {}  # max_workers -> Pool, oldest first
 
 
 class ProcessPool(concurrent.futures.Executor):
     """A ``multiprocessing.Pool`` as a ``concurrent.futures.Executor`` whose
     futures fail with ``BrokenProcessPool`` when a worker process dies."""
 
-    def __init__(self, max_workers):
+    def __init__(self, max_workers: int) -> None:
         self._pool = multiprocessing.Pool(max_workers)
         self._lock = threading.Lock()
-        self._pending = set()
-        self._broken = None
+        self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._broken: str | None = None
         self._closed = False
         self._wake_r, self._wake_w = os.pipe()
         self._watcher = threading.Thread(target=self._watch, daemon=True,
                                          name="parallel-process-watcher")
         self._watcher.start()
+        log.debug("process pool opened: %d worker processes started", max_workers)
 
-    def submit(self, fn, /, *args, **kwargs):
-        future = concurrent.futures.Future()
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args,
+               **kwargs: _P.kwargs) -> concurrent.futures.Future[_T]:
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
         # Handed to multiprocessing, a call will run (its pool cannot take it
         # back), so it cannot be cancelled: only terminating the pool stops it.
         future.set_running_or_notify_cancel()
@@ -69,7 +79,7 @@ class ProcessPool(concurrent.futures.Executor):
             raise
         return future
 
-    def _settle(self, future, ok, value):
+    def _settle(self, future: concurrent.futures.Future[Any], ok: bool, value: Any) -> None:
         # Runs in the pool's result thread, which must never see an exception.
         try:
             with self._lock:
@@ -83,8 +93,10 @@ class ProcessPool(concurrent.futures.Executor):
         except BaseException:  # a done-callback's own failure is not ours
             pass
 
-    def _watch(self):
-        sentinels = {process.sentinel: process for process in self._pool._pool}
+    def _watch(self) -> None:
+        sentinels = {process.sentinel: process
+                     for process in self._pool._pool}  # type: ignore[attr-defined]
+        ready: list[Any]
         try:
             ready = multiprocessing.connection.wait(list(sentinels) + [self._wake_r])
         except OSError as exc:
@@ -98,7 +110,9 @@ class ProcessPool(concurrent.futures.Executor):
             return
         self._break(reason)
 
-    def _break(self, reason):
+    def _break(self, reason: str) -> None:
+        log.warning("process pool broken: %s; its pending calls fail with "
+                    "BrokenProcessPool", reason)
         with self._lock:
             self._broken = reason
             pending, self._pending = list(self._pending), set()
@@ -108,7 +122,7 @@ class ProcessPool(concurrent.futures.Executor):
             except concurrent.futures.InvalidStateError:
                 pass
 
-    def _stop_watching(self):
+    def _stop_watching(self) -> bool:
         with self._lock:
             if self._closed:
                 return False
@@ -117,19 +131,21 @@ class ProcessPool(concurrent.futures.Executor):
         os.close(self._wake_w)
         return True
 
-    def shutdown(self, wait=True, *, cancel_futures=False):
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         # cancel_futures has nothing to do: a submitted call cannot be taken
         # back from multiprocessing (see submit); terminate_workers() stops it.
         if self._stop_watching():
             self._pool.close()
+            log.debug("process pool closed")
         if wait:
             self._pool.join()
             self._watcher.join()
 
-    def terminate_workers(self):
+    def terminate_workers(self) -> None:
         """Stop the worker processes now; calls still pending fail with
         BrokenProcessPool."""
         self._stop_watching()
+        log.debug("process pool terminated")
         with self._lock:
             pending, self._pending = list(self._pending), set()
         for future in pending:
@@ -145,13 +161,13 @@ class Pool:
 
     __slots__ = ("executor", "users", "doomed")
 
-    def __init__(self, executor):
+    def __init__(self, executor: ProcessPool) -> None:
         self.executor = executor
         self.users = 0
         self.doomed = False  # terminate its workers when the last user leaves
 
 
-def _forget_after_fork():
+def _forget_after_fork() -> None:
     global _lock
     _lock = threading.Lock()
     _pools.clear()
@@ -161,11 +177,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-def default_workers():
+def default_workers() -> int:
     return _params.default_process_workers()
 
 
-def acquire(max_workers):
+def acquire(max_workers: int) -> Pool:
     """The open pool of ``max_workers`` processes (started on first use),
     counted as used until :func:`release`."""
     evicted = []
@@ -182,7 +198,7 @@ def acquire(max_workers):
     return pool
 
 
-def release(pool, abandoned=False, broken=False):
+def release(pool: Pool, abandoned: bool = False, broken: bool = False) -> None:
     """A call is done with ``pool``.  ``abandoned``: it timed out with chunks
     still running; ``broken``: a worker died."""
     with _lock:
@@ -198,14 +214,14 @@ def release(pool, abandoned=False, broken=False):
         pool.executor.shutdown(wait=False)
 
 
-def _uncache(pool):
+def _uncache(pool: Pool) -> None:
     """Contract: _lock held."""
     for key, value in list(_pools.items()):
         if value is pool:
             del _pools[key]
 
 
-def _terminate(executor):
+def _terminate(executor: concurrent.futures.Executor) -> None:
     terminate = getattr(executor, "terminate_workers", None)  # ours; Python 3.14+
     if terminate is not None:
         terminate()
@@ -218,7 +234,7 @@ def _terminate(executor):
     executor.shutdown(wait=False, cancel_futures=True)
 
 
-def shutdown():
+def shutdown() -> None:
     """Shut down every cached pool, waiting for their processes."""
     with _lock:
         pools = list(_pools.values())

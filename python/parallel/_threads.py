@@ -22,41 +22,54 @@ before the batch is stored, ``api.start()`` before the execution's
 finalizer exists, ``release()`` halfway), the pool is in this table in a
 state the next call understands, and ``shutdown()`` closes it.
 """
+import enum
 import os
 import threading
 import weakref
+from collections.abc import Callable
+from typing import Any, Final, cast
 
 import _lateral
+import _lateral_progress
 
 from . import _params
+from ._params import Work
 from .models import ListResult, arg
 
-IDLE_POOLS = 4  # idle pools kept; more are closed when given back
+log = _lateral_progress.package_logger("parallel")
 
+IDLE_POOLS = 4  # idle pools kept; more are closed when given back
 
 
 class _Unfinished:
     """What a result slot holds until its call has returned (see
     ThreadRun.timed_out_outcome)."""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<unfinished call>"
 
 
 _UNFINISHED = _Unfinished()
 
 _lock = threading.Lock()
+class _Marker(enum.Enum):
+    CLOSING = "closing"
+
+
+#: The state of a pool being closed (a type checker tells it from a weak reference).
+_CLOSING: Final = _Marker.CLOSING
+#: A weak reference to what keeps a pool busy: a call's result list or a batch.
+_Holder = weakref.ref[Any]
 #: pool -> None (idle), a weak reference (busy while its referent lives and,
 #: for a batch, is not done) or _CLOSING.  Dict order: oldest pool first.
-_pools = {}
-_CLOSING = "closing"
+_pools: dict[_lateral.Pool, _Holder | _Marker | None] = {}
 
 # No loop runs in a ``with _lock:`` block itself, only in functions called
 # there: CPython 3.13.0 leaves a with block without calling ``__exit__`` (the
 # lock stays held) when a signal handler raises at a loop's jump back in it.
 
 
-def _forget_after_fork():
+def _forget_after_fork() -> None:
     # The child has none of the parent's threads: its pools are unusable.
     global _lock
     _lock = threading.Lock()
@@ -67,14 +80,14 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-def _is_free(holder):
+def _is_free(holder: _Holder) -> bool:
     """Whether a busy pool's holder lets it go: its referent is gone, or is
     a batch that is done (a result list has no ``done``: busy while alive)."""
     held = holder()
-    return held is None or getattr(held, "done", False)
+    return held is None or bool(getattr(held, "done", False))
 
 
-def _acquire(max_workers, token):
+def _acquire(max_workers: int, token: object) -> _lateral.Pool:
     """A pool of at least ``max_workers`` threads, busy while ``token`` (the
     call's result list) lives or until :func:`_release`."""
     holder = weakref.ref(token)
@@ -94,10 +107,12 @@ def _acquire(max_workers, token):
     pool = _lateral.Pool(max(max_workers, _params.default_thread_workers()), "parallel")
     with _lock:
         _pools[pool] = holder
+    log.debug("thread pool opened: up to %d worker threads, started as calls need them",
+              pool.max_workers)
     return pool
 
 
-def _reclaim():
+def _reclaim() -> bool:
     """Make idle the busy pools that nothing holds any more; True if any.
     Contract: _lock held."""
     reclaimed = False
@@ -108,7 +123,7 @@ def _reclaim():
     return reclaimed
 
 
-def _idle_pool(max_workers):
+def _idle_pool(max_workers: int) -> _lateral.Pool | None:
     """The newest idle pool of at least ``max_workers`` threads, or None.
     Contract: _lock held."""
     chosen = None
@@ -118,7 +133,7 @@ def _idle_pool(max_workers):
     return chosen
 
 
-def _release(pool, token, batch):
+def _release(pool: _lateral.Pool, token: object, batch: _lateral.Batch | None) -> None:
     """The call whose result list is ``token`` is done with ``pool``: it
     becomes idle, or stays busy while ``batch`` still runs.  Does nothing if
     the pool is no longer that call's (a second release, or shutdown())."""
@@ -133,14 +148,14 @@ def _release(pool, token, batch):
     _trim()
 
 
-def _trim():
+def _trim() -> None:
     """Close the idle pools beyond IDLE_POOLS (the oldest first)."""
     with _lock:
         excess = _mark_excess_idle()
     _close(excess)
 
 
-def _mark_excess_idle():
+def _mark_excess_idle() -> list[_lateral.Pool]:
     """Mark _CLOSING the idle pools beyond IDLE_POOLS; return them.
     Contract: _lock held."""
     idle = [pool for pool, held in _pools.items() if held is None]
@@ -150,18 +165,19 @@ def _mark_excess_idle():
     return excess
 
 
-def _close(pools):
+def _close(pools: list[_lateral.Pool]) -> None:
     """Close ``pools`` (marked _CLOSING), waiting for their work, and forget
     them.  Interrupted, the rest stay marked, for shutdown() to close."""
     for pool in pools:
         if not pool.forked:
             pool.close()
+            log.debug("thread pool closed")
         with _lock:
             if _pools.get(pool) is _CLOSING:
                 del _pools[pool]
 
 
-def busy_pools():
+def busy_pools() -> int:
     """How many pools are lent to a call or still run an abandoned batch."""
     with _lock:
         holders = list(_pools.values())
@@ -169,14 +185,14 @@ def busy_pools():
                for held in holders)
 
 
-def shutdown():
+def shutdown() -> None:
     """Close every pool, waiting for the items still running on them."""
     with _lock:
         pools = _mark_all_closing()
     _close(pools)
 
 
-def _mark_all_closing():
+def _mark_all_closing() -> list[_lateral.Pool]:
     """Mark every pool _CLOSING; return them.  Contract: _lock held."""
     pools = list(_pools)
     for pool in pools:
@@ -191,13 +207,14 @@ class ThreadRun:
     #: the batch has ended too (see _acquire).
     release_when_dropped = False
 
-    def __init__(self, work, max_workers, silent):
+    def __init__(self, work: Work, max_workers: int | None, silent: bool) -> None:
         workers = max_workers or _params.default_thread_workers()
         # The result list the core fills in place (returned as it is when
         # nothing fails: no copy), and the token that keeps the pool busy.
-        self._slots = slots = ListResult([_UNFINISHED])
+        slots: ListResult[Any] = ListResult([_UNFINISHED])
+        self._slots = slots
         slots *= len(work.items)
-        self._batch = None
+        self._batch: _lateral.Batch | None = None
         self._released = False
         self._pool = pool = _acquire(workers, slots)
         try:
@@ -208,36 +225,45 @@ class ThreadRun:
             _release(pool, slots, None)
             raise
 
-    def wait(self, timeout):
-        return self._batch.wait(timeout)
+    @property
+    def _started(self) -> _lateral.Batch:
+        return cast(_lateral.Batch, self._batch)  # set once __init__ returned
 
-    def add_done_callback(self, fn):
+    def wait(self, timeout: float | None) -> bool:
+        return self._started.wait(timeout)
+
+    def add_done_callback(self, fn: Callable[[], object]) -> None:
         """Call ``fn()`` once the batch is done (at once if it is), in the
         thread that finishes it."""
-        self._batch.add_done_callback(lambda _batch: fn())
+        self._started.add_done_callback(lambda _batch: fn())
 
-    def cancel(self):
-        self._batch.cancel()
-
-    def outcome(self):
-        """(results list, {index: exception}) of a finished run."""
-        return self._batch.results, self._batch.errors
-
-    def timed_out_outcome(self):
+    def timed_out_outcome(self) -> tuple[list[Any], dict[int, BaseException], list[int]]:
         """(results, {index: exception}, indexes of the calls not finished)
         of a run that did not end in time: copies, since its running calls
         still fill the live list."""
-        errors = dict(self._batch.errors)
+        errors = dict(self._started.errors)
         values = list(self._slots)  # after errors: a call failing between is late
         late = [i for i, value in enumerate(values) if value is _UNFINISHED and i not in errors]
         return values, errors, late
 
     @property
-    def pending_work(self):
-        """What the interpreter's exit waits for (see api): the batch."""
-        return self._batch
+    def finished(self) -> int:
+        """Items whose call returned or raised (progress reports)."""
+        return self._started.finished
 
-    def release(self, abandoned=False):
+    def cancel(self) -> None:
+        self._started.cancel()
+
+    def outcome(self) -> tuple[list[Any], dict[int, BaseException]]:
+        """(results list, {index: exception}) of a finished run."""
+        return self._started.results, self._started.errors
+
+    @property
+    def pending_work(self) -> _lateral.Batch:
+        """What the interpreter's exit waits for (see api): the batch."""
+        return self._started
+
+    def release(self, abandoned: bool = False) -> None:
         """Give the pool back, or leave it busy while abandoned items still
         run (threads cannot be stopped: they finish their current item)."""
         if self._released:

@@ -10,6 +10,8 @@ traceback text.
 import pickle
 import time
 import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import _lateral
 import cloudpickle
@@ -17,17 +19,25 @@ import cloudpickle
 from .exceptions import RemoteError, RemoteTraceback, SerializationError
 from .models import arg
 
+#: An exception on its way to the parent: (pickled exception or None, type
+#: name, message, traceback text).
+PackedException = tuple[bytes | None, str, str, str]
+#: What a call_blob holds: the function (None for par's calls) and the extras.
+CallSpec = tuple[Callable[..., Any] | None, dict[str, Any] | None]
+
 PROTOCOL = pickle.HIGHEST_PROTOCOL
-_INLINE = None  # this process's inline core pool
-_CALLS = {}     # token -> (function, extras), for the latest calls only
+_INLINE: _lateral.Pool | None = None  # this process's inline core pool
+_CALLS: dict[object, CallSpec] = {}   # token -> spec, for the latest calls only
 _KEEP_CALLS = 8
+_R = TypeVar("_R")
 
 
-def dumps(obj):
-    return cloudpickle.dumps(obj, protocol=PROTOCOL)
+def dumps(obj: object) -> bytes:
+    blob: bytes = cloudpickle.dumps(obj, protocol=PROTOCOL)
+    return blob
 
 
-def dumps_data(obj):
+def dumps_data(obj: object) -> bytes:
     """Items and results: the C pickler first (several times faster on plain
     data), cloudpickle for what it cannot take (lambdas, local classes)."""
     try:
@@ -36,17 +46,18 @@ def dumps_data(obj):
         return dumps(obj)
 
 
-def _call_spec(token, blob):
+def _call_spec(token: object, blob: bytes) -> CallSpec:
     spec = _CALLS.get(token)
     if spec is None:
-        spec = pickle.loads(blob)
+        spec = cast(CallSpec, pickle.loads(blob))
         if len(_CALLS) >= _KEEP_CALLS:
             del _CALLS[next(iter(_CALLS))]
         _CALLS[token] = spec
     return spec
 
 
-def run_chunk(token, call_blob, items_blob, unpack, stop_on_error):
+def run_chunk(token: object, call_blob: bytes, items_blob: bytes, unpack: bool,
+              stop_on_error: bool) -> tuple[list[int], bytes, float]:
     """Call the function on every item of the chunk.  Returns (failed
     positions, dumps((results, {position: packed exception})), seconds the
     calls took).  ``call_blob`` holds (function -- None for par's (fn, args,
@@ -64,21 +75,22 @@ def run_chunk(token, call_blob, items_blob, unpack, stop_on_error):
     return sorted(errors), blob, elapsed
 
 
-def _inline_pool():
+def _inline_pool() -> _lateral.Pool:
     global _INLINE
     if _INLINE is None or _INLINE.forked:
         _INLINE = _lateral.Pool(1, "parallel-inline", inline=True)
     return _INLINE
 
 
-def invoke_wrapped(fn, args, kwargs):
+def invoke_wrapped(fn: Callable[..., _R], args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> tuple[_R]:
     """(fn(*args, **kwargs),): what other executors run.  Passing the call's
     arguments as two plain values keeps its keywords away from the
     executor's own submit() keywords (dask's key=, pure=, ...)."""
     return (fn(*args, **kwargs),)
 
 
-def _dump_outcome(results, errors):
+def _dump_outcome(results: list[Any], errors: dict[int, PackedException]) -> bytes:
     try:
         return dumps_data((results, errors))
     except Exception:
@@ -96,7 +108,7 @@ def _dump_outcome(results, errors):
     return dumps_data((results, errors))
 
 
-def pack_exception(exc):
+def pack_exception(exc: BaseException) -> PackedException:
     """(pickled exception or None, type name, message, traceback text)."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     name = f"{type(exc).__module__}.{type(exc).__qualname__}"
@@ -104,6 +116,7 @@ def pack_exception(exc):
         message = str(exc)
     except Exception:  # a broken __str__ must not hide the failure itself
         message = object.__repr__(exc)
+    blob: bytes | None
     try:
         blob = dumps(exc)
         pickle.loads(blob)  # an exception whose __init__ wants other args fails here
@@ -112,7 +125,7 @@ def pack_exception(exc):
     return blob, name, message, text
 
 
-def unpack_exception(packed):
+def unpack_exception(packed: PackedException) -> BaseException:
     """The exception sent by pack_exception, with the worker's traceback as
     its __cause__."""
     blob, name, message, text = packed
@@ -127,10 +140,10 @@ def unpack_exception(packed):
     if isinstance(exc, SystemExit) and exc.code is None and exc.args:
         # tblib's pickling_support (installed by dask.distributed) rebuilds
         # SystemExit without its code; the exit status must survive.
-        exc.code = exc.args[0] if len(exc.args) == 1 else exc.args
+        exc.code = exc.args[0] if len(exc.args) == 1 else exc.args  # type: ignore[assignment]
     exc.__cause__ = RemoteTraceback(text)
     return exc
 
 
-def load(blob):
+def load(blob: bytes) -> Any:
     return pickle.loads(blob)

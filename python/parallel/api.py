@@ -4,18 +4,33 @@ import concurrent.futures.thread  # noqa: F401 -- its exit hook must be older th
 import itertools
 import time
 import weakref
+from collections.abc import Callable, Generator, Iterable, Sequence
+from types import TracebackType
+from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 import _lateral
 import _lateral_exit
+import _lateral_progress
+from _lateral_progress import ProgressOption
 
 from . import _aio, _futures, _params, _processes, _threads
-from ._params import PROCESS_EXECUTOR, THREAD_EXECUTOR
+from ._params import PROCESS_EXECUTOR, THREAD_EXECUTOR, ExecutorArg, Work
 from .exceptions import TimeoutException
 from .models import DictResult, FailedTask, ListResult, ParallelJob
 from .utils import split_collection
 
+log = _lateral_progress.package_logger("parallel")
 
-class AsyncExecution:
+_T = TypeVar("_T")
+_K = TypeVar("_K")
+_U = TypeVar("_U")
+#: What an execution's results() gives: a ListResult or a DictResult.
+_R = TypeVar("_R", bound="ListResult[Any] | DictResult[Any, Any]")
+#: A run of calls: on lateral's threads, or on a concurrent.futures executor.
+_Run = _threads.ThreadRun | _futures.FutureRun
+
+
+class AsyncExecution(Generic[_R]):
     """Calls started by :func:`async_map` or :func:`async_par`.
 
     ``results(timeout=None)`` blocks for the results; as a context manager,
@@ -27,29 +42,35 @@ class AsyncExecution:
     ``await execution`` (asyncio, trio, anyio) gives what :meth:`results`
     gives, or raises what it raises, without blocking the event loop;
     cancelling the awaiting task cancels the execution (see :meth:`cancel`).
+
+    For type checkers an ``AsyncExecution[R]``: ``R`` is what :meth:`results`
+    gives, a ``ListResult[T]`` or a ``DictResult[K, T]``.
     """
 
-    def __init__(self, work, run, silent, timeout, deadline):
+    def __init__(self, work: Work, run: _Run, silent: bool, timeout: float | None,
+                 deadline: float | None,
+                 monitor: _lateral_progress.Monitor | None = None) -> None:
         self._work = work
         self._run = run
         self._silent = silent
         self._timeout = timeout
         self._deadline = deadline
+        self._monitor = monitor
         self._cancelled = False
-        self._result = None
-        self._error = None
+        self._result: _R | None = None
+        self._error: BaseException | None = None
         # Dropped unread, a process run gives its pool back in a finalizer.
         # A thread run needs none (its pool comes back once the batch ends,
         # see _threads): a finalizer runs wherever the garbage collector
         # does, even in code holding the lock release() takes, and a Ctrl-C
         # landing in it would be lost.
-        self._finalizer = None
+        self._finalizer: weakref.finalize[[], AsyncExecution[_R]] | None = None
         if run.release_when_dropped:
             self._finalizer = weakref.finalize(self, run.release)
             self._finalizer.atexit = False
         _unfinished.add(run.pending_work)
 
-    def results(self, timeout=None):
+    def results(self, timeout: float | None = None) -> _R:
         """The results (a list or a dict, see :class:`BaseResult`).
 
         Waits at most ``timeout`` seconds (then :class:`TimeoutException`,
@@ -69,8 +90,8 @@ class AsyncExecution:
             if is_deadline:
                 return self._past_deadline()
             raise TimeoutException(
-                f"{self._work.name}: not every call finished within {timeout:g} seconds "
-                f"({self._late_calls()} still running or waiting)")
+                f"{self._work.name}: not every call finished within "
+                f"{timeout:g} seconds ({self._late_calls()} still running or waiting)")
         if self._cancelled:
             raise concurrent.futures.CancelledError(f"{self._work.name} was cancelled")
         try:
@@ -85,26 +106,27 @@ class AsyncExecution:
             # The rest of the work no longer matters: stop what can be stopped.
             first = min(errors)
             self._error = errors[first]
+            _log_halt(self._work, first, self._error)
             # On 3.10 onto __notes__ only: the exception's args and message
             # stay what the call raised, as with the published library.
             _lateral.add_note(self._error, self._work.failure_note(first))
             self._abandon()
             raise self._error
         self._release()
-        self._result = self._build(results, errors)
-        return self._result
+        result = self._result = cast(_R, self._build(results, errors))
+        return result
 
-    def done(self):
+    def done(self) -> bool:
         """True when no call is left to run or running."""
         return self._run.wait(0)
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, _R]:
         """``await execution``: :meth:`results` without blocking the event
         loop (asyncio, trio or anyio); cancelling the awaiting task cancels
         the execution (see :meth:`cancel`).  docs/async.md."""
         return self._results_async().__await__()
 
-    async def _results_async(self):
+    async def _results_async(self) -> _R:
         # The run wakes the event loop when it ends; until then the loop
         # runs other tasks.  results() then finds the calls done (or the
         # deadline passed) and does not block.
@@ -112,14 +134,14 @@ class AsyncExecution:
             await _aio.wait_done(self._run.add_done_callback, self.cancel, self._deadline)
         return self.results(timeout=0)
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Cancel the calls not yet started; running calls finish on threads,
         and are stopped on parallel's own process pool.  :meth:`results`
         then raises ``CancelledError``."""
         if not self.done():
             self._abandon()
 
-    def shutdown(self, wait=True, cancel=False):
+    def shutdown(self, wait: bool = True, cancel: bool = False) -> None:
         """Like ``Executor.shutdown``: optionally cancel (see :meth:`cancel`),
         optionally wait for the calls (never past the deadline of the call's
         ``timeout=``), and release the threads or processes."""
@@ -131,24 +153,25 @@ class AsyncExecution:
                 self._abandon()
         self._release()
 
-    def start(self):
+    def start(self) -> "AsyncExecution[_R]":
         """Does nothing: the calls started when the execution was made.  The
         published python-parallel started them here; code that calls
         ``start()`` keeps working."""
         return self
 
-    def __enter__(self):
+    def __enter__(self) -> "AsyncExecution[_R]":
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         self.shutdown(wait=exc_type is None, cancel=exc_type is not None)
         return False
 
-    def _late_calls(self):
+    def _late_calls(self) -> str:
         """The calls not finished yet, named for an error message."""
         return self._work.late_calls(self._run.timed_out_outcome()[2])
 
-    def _past_deadline(self):
+    def _past_deadline(self) -> _R:
         """The call's ``timeout=`` deadline passed: cancel the calls not
         started, then raise :class:`TimeoutException` naming the late calls,
         or, in silent mode, return the finished results with a
@@ -169,10 +192,11 @@ class AsyncExecution:
                 f"{self._work.late_calls(late)}); the calls not started were cancelled")
             raise self._error
         timed_out = TimeoutException(f"{self._work.name}: this call did not finish {within}")
-        self._result = self._build(results, {**errors, **dict.fromkeys(late, timed_out)})
-        return self._result
+        failures = {**errors, **dict.fromkeys(late, timed_out)}
+        result = self._result = cast(_R, self._build(results, failures))
+        return result
 
-    def _budget(self, timeout):
+    def _budget(self, timeout: float | None) -> tuple[float | None, bool]:
         """(seconds to wait, whether that wait ends at the call's deadline)."""
         if self._deadline is None:
             return timeout, False
@@ -181,7 +205,7 @@ class AsyncExecution:
             return left, True
         return timeout, False
 
-    def _abandon(self):
+    def _abandon(self) -> None:
         """Cancel what has not started and let go of what still runs (the
         interpreter's exit does not wait for it)."""
         _unfinished.discard(self._run.pending_work)
@@ -189,14 +213,18 @@ class AsyncExecution:
         self._run.cancel()
         self._release(abandoned=True)
 
-    def _release(self, abandoned=False):
+    def _release(self, abandoned: bool = False) -> None:
         # The run's release() does its work once; then the finalizer has
         # nothing left to do (interrupted in between, it runs it again).
         self._run.release(abandoned=abandoned)
         if self._finalizer is not None:
             self._finalizer.detach()
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None:  # a progress callback's error, if the calls had none
+            monitor.finish(raise_error=not abandoned and self._error is None)
 
-    def _build(self, results, errors):
+    def _build(self, results: list[Any], errors: dict[int, BaseException],
+               ) -> ListResult[Any] | DictResult[Any, Any]:
         work = self._work
         if not errors:
             if work.keys is None:
@@ -206,7 +234,7 @@ class AsyncExecution:
         failed = sorted(errors)
         for index in failed:
             args, kwargs = work.call_args(index)
-            fn = work.fn if work.fn is not None else work.items[index][0]
+            fn: Callable[..., Any] = work.fn if work.fn is not None else work.items[index][0]
             name = None if work.keys is None else work.keys[index]
             values[index] = FailedTask(ParallelJob(fn, name, args, kwargs), errors[index])
         if work.keys is None:
@@ -215,7 +243,24 @@ class AsyncExecution:
         return DictResult(zip(keys, values), [keys[i] for i in failed])
 
 
-def start(work, executor, max_workers, timeout, silent):
+def _log_halt(work: Work, index: int, error: BaseException) -> None:
+    log.warning("%s stopped on an error: %s raised %s; the calls not started "
+                "were cancelled", work.name, work.position(index),
+                _lateral_progress.error_text(error))
+
+
+def _start_progress(option: ProgressOption, work: Work,
+                    run: _Run) -> _lateral_progress.Monitor | None:
+    """Report the items finished out of all of them, until the run is done."""
+    total = len(work.items)
+    monitor = _lateral_progress.start(option, lambda: (run.finished, total), work.name, log)
+    if monitor is not None:
+        run.add_done_callback(monitor.stop_soon)
+    return monitor
+
+
+def start(work: Work, executor: object, max_workers: int | None, timeout: float | None,
+          silent: bool, progress: object = None) -> AsyncExecution[Any]:
     """Validate the options, start ``work`` and return its AsyncExecution.
 
     A signal handler raising before the AsyncExecution exists leaves a run
@@ -226,7 +271,9 @@ def start(work, executor, max_workers, timeout, silent):
     max_workers = _params.check_max_workers(max_workers)
     timeout = _lateral.check_timeout(timeout)
     silent = bool(silent)
+    checked = _lateral_progress.check(progress, work.name)
     deadline = None if timeout is None else time.monotonic() + timeout
+    run: _Run
     if not work.items:
         run = _futures.FutureRun(None, [], 0, None, None, True)
     elif executor == THREAD_EXECUTOR:
@@ -237,11 +284,13 @@ def start(work, executor, max_workers, timeout, silent):
         run = _futures.start_process(work, executor, max_workers, silent)
     else:
         run = _futures.start_generic(work, executor, max_workers, silent)
-    return AsyncExecution(work, run, silent, timeout, deadline)
+    monitor = _start_progress(checked, work, run)
+    return AsyncExecution(work, run, silent, timeout, deadline, monitor)
 
 
-def run_blocking(work, executor, max_workers, timeout, silent):
-    execution = start(work, executor, max_workers, timeout, silent)
+def run_blocking(work: Work, executor: object, max_workers: int | None,
+                 timeout: float | None, silent: bool, progress: object = None) -> Any:
+    execution = start(work, executor, max_workers, timeout, silent, progress)
     try:
         return execution.results()
     except BaseException:
@@ -249,8 +298,35 @@ def run_blocking(work, executor, max_workers, timeout, silent):
         raise
 
 
-def map(fn, params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECUTOR,
-        max_workers=None, timeout=None, silent=False):
+# The results mirror the parameters: a dict gives a DictResult by the same
+# keys, any other iterable a ListResult (see _params.read_params).
+@overload
+def map(  # type: ignore[overload-overlap]  # a dict is iterable too
+        fn: Callable[..., _T], params: dict[_K, Any], *,
+        extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+        executor: ExecutorArg = ..., max_workers: int | None = ...,
+        timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
+        ) -> DictResult[_K, _T]:
+    ...
+
+
+@overload
+def map(
+        fn: Callable[..., _T], params: Iterable[Any], *,
+        extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+        executor: ExecutorArg = ..., max_workers: int | None = ...,
+        timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
+        ) -> ListResult[_T]:
+    ...
+
+
+def map(fn: Callable[..., Any], params: Iterable[Any], *,
+        extras: dict[str, Any] | None = None, unpack_arguments: bool = True,
+        executor: ExecutorArg = THREAD_EXECUTOR, max_workers: int | None = None,
+        timeout: float | None = None, silent: bool = False,
+        progress: ProgressOption = None) -> Any:
     """Call ``fn`` once per parameter, in parallel; return the results.
 
     ``params``: a sequence (results come back as a list, in input order) or
@@ -266,13 +342,43 @@ def map(fn, params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECU
     seconds for all the results, else :class:`TimeoutException` and the
     calls not started are cancelled.  ``silent``: failed calls give a
     :class:`FailedTask` in their place instead of raising.
+    ``progress``: ``True`` draws the calls finished out of all of them on
+    stderr when it is a terminal, ``"always"`` even when not, ``"lines"`` as
+    plain lines for logs; a callable is called as ``progress(done, total)``
+    from a background thread (see docs/parallel.md); ``None``/``False``:
+    nothing.
     """
     work = _params.map_work(fn, params, extras, unpack_arguments, "parallel.map")
-    return run_blocking(work, executor, max_workers, timeout, silent)
+    return run_blocking(work, executor, max_workers, timeout, silent, progress)
 
 
-def par(params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECUTOR,
-        max_workers=None, timeout=None, silent=False):
+@overload
+def par(  # type: ignore[overload-overlap]  # a dict is iterable too
+        params: dict[_K, Any], *,
+        extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+        executor: ExecutorArg = ..., max_workers: int | None = ...,
+        timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
+        ) -> DictResult[_K, Any]:
+    ...
+
+
+@overload
+def par(
+        params: Iterable[Any], *,
+        extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+        executor: ExecutorArg = ..., max_workers: int | None = ...,
+        timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
+        ) -> ListResult[Any]:
+    ...
+
+
+def par(params: Iterable[Any], *,
+        extras: dict[str, Any] | None = None, unpack_arguments: bool = True,
+        executor: ExecutorArg = THREAD_EXECUTOR, max_workers: int | None = None,
+        timeout: float | None = None, silent: bool = False,
+        progress: ProgressOption = None) -> Any:
     """Run different calls in parallel; return their results.
 
     ``params``: a sequence or a dict of calls, each ``parallel.future(fn,
@@ -282,26 +388,80 @@ def par(params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECUTOR,
     for :func:`map`.
     """
     work = _params.par_work(params, extras, unpack_arguments, "parallel.par")
-    return run_blocking(work, executor, max_workers, timeout, silent)
+    return run_blocking(work, executor, max_workers, timeout, silent, progress)
 
 
-def async_map(fn, params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECUTOR,
-              max_workers=None, timeout=None, silent=False):
+@overload
+def async_map(  # type: ignore[overload-overlap]  # a dict is iterable too
+        fn: Callable[..., _T], params: dict[_K, Any], *,
+        extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+        executor: ExecutorArg = ..., max_workers: int | None = ...,
+        timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
+        ) -> AsyncExecution[DictResult[_K, _T]]:
+    ...
+
+
+@overload
+def async_map(
+        fn: Callable[..., _T], params: Iterable[Any], *,
+        extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+        executor: ExecutorArg = ..., max_workers: int | None = ...,
+        timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
+        ) -> AsyncExecution[ListResult[_T]]:
+    ...
+
+
+def async_map(fn: Callable[..., Any], params: Iterable[Any], *,
+              extras: dict[str, Any] | None = None, unpack_arguments: bool = True,
+              executor: ExecutorArg = THREAD_EXECUTOR, max_workers: int | None = None,
+              timeout: float | None = None, silent: bool = False,
+              progress: ProgressOption = None) -> AsyncExecution[Any]:
     """Start :func:`map`'s calls and return at once an
     :class:`AsyncExecution`: ``with parallel.async_map(...) as ex:
-    results = ex.results()``."""
+    results = ex.results()``.  ``progress`` is shown until the calls end
+    (the last count before ``results()`` or ``await`` returns)."""
     work = _params.map_work(fn, params, extras, unpack_arguments, "parallel.async_map")
-    return start(work, executor, max_workers, timeout, silent)
+    return start(work, executor, max_workers, timeout, silent, progress)
 
 
-def async_par(params, *, extras=None, unpack_arguments=True, executor=THREAD_EXECUTOR,
-              max_workers=None, timeout=None, silent=False):
-    """Start :func:`par`'s calls and return at once an :class:`AsyncExecution`."""
+@overload
+def async_par(  # type: ignore[overload-overlap]  # a dict is iterable too
+        params: dict[_K, Any], *,
+        extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+        executor: ExecutorArg = ..., max_workers: int | None = ...,
+        timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
+        ) -> AsyncExecution[DictResult[_K, Any]]:
+    ...
+
+
+@overload
+def async_par(
+        params: Iterable[Any], *,
+        extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+        executor: ExecutorArg = ..., max_workers: int | None = ...,
+        timeout: float | None = ..., silent: bool = ...,
+        progress: ProgressOption = ...,
+        ) -> AsyncExecution[ListResult[Any]]:
+    ...
+
+
+def async_par(params: Iterable[Any], *,
+              extras: dict[str, Any] | None = None, unpack_arguments: bool = True,
+              executor: ExecutorArg = THREAD_EXECUTOR, max_workers: int | None = None,
+              timeout: float | None = None, silent: bool = False,
+              progress: ProgressOption = None) -> AsyncExecution[Any]:
+    """Start :func:`par`'s calls and return at once an :class:`AsyncExecution`
+    (``progress`` as for :func:`async_map`)."""
     work = _params.par_work(params, extras, unpack_arguments, "parallel.async_par")
-    return start(work, executor, max_workers, timeout, silent)
+    return start(work, executor, max_workers, timeout, silent, progress)
 
 
-def split(collection, fn, executor=THREAD_EXECUTOR, workers=None, timeout=None, extras=None):
+def split(collection: Sequence[_T], fn: Callable[..., Iterable[_U]],
+          executor: ExecutorArg = THREAD_EXECUTOR, workers: int | None = None,
+          timeout: float | None = None, extras: dict[str, Any] | None = None) -> list[_U]:
     """Cut ``collection`` (a list, tuple or other sequence) into ``workers``
     consecutive chunks (default ``min(32, CPUs + 4)``), call ``fn(chunk,
     **extras)`` on each in parallel, and return the concatenation of the
@@ -324,51 +484,135 @@ class ExecutorNamespace:
     """``parallel.thread`` and ``parallel.process``: map, par, async_map and
     async_par with the executor chosen."""
 
-    def __init__(self, executor):
+    def __init__(self, executor: ExecutorArg) -> None:
         self.executor = _params.check_executor(executor)
 
-    def map(self, fn, params, *, extras=None, unpack_arguments=True, max_workers=None,
-            timeout=None, silent=False):
+    @overload
+    def map(  # type: ignore[overload-overlap]  # a dict is iterable too
+            self, fn: Callable[..., _T], params: dict[_K, Any], *,
+            extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+            max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
+            ) -> DictResult[_K, _T]:
+        ...
+
+    @overload
+    def map(
+            self, fn: Callable[..., _T], params: Iterable[Any], *,
+            extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+            max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
+            ) -> ListResult[_T]:
+        ...
+
+    def map(self, fn: Callable[..., Any], params: Iterable[Any], *,
+            extras: dict[str, Any] | None = None, unpack_arguments: bool = True,
+            max_workers: int | None = None, timeout: float | None = None,
+            silent: bool = False, progress: ProgressOption = None) -> Any:
         """:func:`parallel.map` on this executor."""
         return map(fn, params, extras=extras, unpack_arguments=unpack_arguments,
                    executor=self.executor, max_workers=max_workers, timeout=timeout,
-                   silent=silent)
+                   silent=silent, progress=progress)
 
-    def par(self, params, *, extras=None, unpack_arguments=True, max_workers=None,
-            timeout=None, silent=False):
+    @overload
+    def par(  # type: ignore[overload-overlap]  # a dict is iterable too
+            self, params: dict[_K, Any], *,
+            extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+            max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
+            ) -> DictResult[_K, Any]:
+        ...
+
+    @overload
+    def par(
+            self, params: Iterable[Any], *,
+            extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+            max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
+            ) -> ListResult[Any]:
+        ...
+
+    def par(self, params: Iterable[Any], *, extras: dict[str, Any] | None = None,
+            unpack_arguments: bool = True, max_workers: int | None = None,
+            timeout: float | None = None, silent: bool = False,
+            progress: ProgressOption = None) -> Any:
         """:func:`parallel.par` on this executor."""
         return par(params, extras=extras, unpack_arguments=unpack_arguments,
                    executor=self.executor, max_workers=max_workers, timeout=timeout,
-                   silent=silent)
+                   silent=silent, progress=progress)
 
-    def async_map(self, fn, params, *, extras=None, unpack_arguments=True,
-                  max_workers=None, timeout=None, silent=False):
+    @overload
+    def async_map(  # type: ignore[overload-overlap]  # a dict is iterable too
+            self, fn: Callable[..., _T], params: dict[_K, Any], *,
+            extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+            max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
+            ) -> AsyncExecution[DictResult[_K, _T]]:
+        ...
+
+    @overload
+    def async_map(
+            self, fn: Callable[..., _T], params: Iterable[Any], *,
+            extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+            max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
+            ) -> AsyncExecution[ListResult[_T]]:
+        ...
+
+    def async_map(self, fn: Callable[..., Any], params: Iterable[Any], *,
+                  extras: dict[str, Any] | None = None, unpack_arguments: bool = True,
+                  max_workers: int | None = None, timeout: float | None = None,
+                  silent: bool = False, progress: ProgressOption = None) -> AsyncExecution[Any]:
         """:func:`parallel.async_map` on this executor."""
         return async_map(fn, params, extras=extras, unpack_arguments=unpack_arguments,
                          executor=self.executor, max_workers=max_workers,
-                         timeout=timeout, silent=silent)
+                         timeout=timeout, silent=silent, progress=progress)
 
-    def async_par(self, params, *, extras=None, unpack_arguments=True, max_workers=None,
-                  timeout=None, silent=False):
+    @overload
+    def async_par(  # type: ignore[overload-overlap]  # a dict is iterable too
+            self, params: dict[_K, Any], *,
+            extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+            max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
+            ) -> AsyncExecution[DictResult[_K, Any]]:
+        ...
+
+    @overload
+    def async_par(
+            self, params: Iterable[Any], *,
+            extras: dict[str, Any] | None = ..., unpack_arguments: bool = ...,
+            max_workers: int | None = ..., timeout: float | None = ..., silent: bool = ...,
+            progress: ProgressOption = ...,
+            ) -> AsyncExecution[ListResult[Any]]:
+        ...
+
+    def async_par(self, params: Iterable[Any], *, extras: dict[str, Any] | None = None,
+                  unpack_arguments: bool = True, max_workers: int | None = None,
+                  timeout: float | None = None, silent: bool = False,
+                  progress: ProgressOption = None) -> AsyncExecution[Any]:
         """:func:`parallel.async_par` on this executor."""
         return async_par(params, extras=extras, unpack_arguments=unpack_arguments,
                          executor=self.executor, max_workers=max_workers, timeout=timeout,
-                         silent=silent)
+                         silent=silent, progress=progress)
 
-    def split(self, collection, fn, workers=None, timeout=None, extras=None):
+    def split(self, collection: Sequence[_T], fn: Callable[..., Iterable[_U]],
+              workers: int | None = None, timeout: float | None = None,
+              extras: dict[str, Any] | None = None) -> list[_U]:
         """:func:`parallel.split` on this executor."""
         return split(collection, fn, executor=self.executor, workers=workers,
                      timeout=timeout, extras=extras)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<parallel.{self.executor} namespace>"
 
 
+#: ``parallel.thread.map(...)`` and the rest: the entry points on threads.
 thread = ExecutorNamespace(THREAD_EXECUTOR)
+#: ``parallel.process.map(...)`` and the rest: the entry points on processes.
 process = ExecutorNamespace(PROCESS_EXECUTOR)
 
 
-def shutdown():
+def shutdown() -> None:
     """Close parallel's cached thread pools and process pools (waiting for
     their work).  The next call opens new ones; calling this is never
     required (they are closed at exit) but frees their threads and
@@ -379,10 +623,11 @@ def shutdown():
 
 #: What the calls started and not abandoned still have to finish: thread
 #: batches and FutureRuns (until done and unreferenced).
-_unfinished = _lateral_exit.Unfinished()
+_unfinished: _lateral_exit.Unfinished[_lateral.Batch | _futures.FutureRun] = \
+    _lateral_exit.Unfinished()
 
 
-def _wait_for(work):
+def _wait_for(work: _lateral.Batch | _futures.FutureRun) -> None:
     if isinstance(work, _futures.FutureRun):
         work.wait_done()  # results nobody reads need no decoding
     else:

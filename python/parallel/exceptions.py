@@ -2,6 +2,7 @@
 import concurrent.futures
 import pickle
 from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any
 
 
 class ParallelException(Exception):
@@ -22,11 +23,16 @@ class ParallelStatusException(ParallelException):
 _TIMEOUT_BASES = tuple(dict.fromkeys((TimeoutError, concurrent.futures.TimeoutError)))
 
 
-class TimeoutException(ParallelException, *_TIMEOUT_BASES):
-    """The results were not ready within the ``timeout``.
+if TYPE_CHECKING:
+    # A type checker cannot read the *bases below; from Python 3.11 on they are these.
+    class TimeoutException(ParallelException, TimeoutError):
+        ...
+else:
+    class TimeoutException(ParallelException, *_TIMEOUT_BASES):
+        """The results were not ready within the ``timeout``.
 
-    It is also a :class:`TimeoutError` (and a ``concurrent.futures.TimeoutError``).
-    """
+        It is also a :class:`TimeoutError` (and a ``concurrent.futures.TimeoutError``).
+        """
 
 
 class WorkerProcessError(ParallelException, BrokenProcessPool):
@@ -43,12 +49,12 @@ class RemoteError(ParallelException):
     """Stands for an exception raised in a worker process that could not be
     pickled back; ``type_name`` and the message of the original are kept."""
 
-    def __init__(self, type_name, message):
+    def __init__(self, type_name: str, message: str) -> None:
         super().__init__(f"{type_name}: {message}")
         self.type_name = type_name
         self.message = message
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return type(self), (self.type_name, self.message)
 
 
@@ -56,11 +62,11 @@ class RemoteTraceback(Exception):
     """Set as ``__cause__`` of an exception raised in a worker process, so the
     worker's traceback is printed with it."""
 
-    def __init__(self, text):
+    def __init__(self, text: str) -> None:
         super().__init__(text)
         self.text = text
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f'\n"""\n{self.text}"""'
 
 

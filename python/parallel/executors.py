@@ -1,6 +1,10 @@
 """ThreadExecutor and ProcessExecutor: the published python-parallel's
 executors of a list of :class:`ParallelJob`, on lateral's machinery (the
 same runs as :func:`parallel.async_par`)."""
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any, Literal
+
 import _lateral
 
 from . import _params, api
@@ -20,10 +24,12 @@ class BaseParallelExecutor:
     subclass of either.  ``status``: one of :class:`ParallelStatus`.
     """
 
-    executor = None
+    executor: _params.ExecutorArg | None = None
 
-    def __init__(self, jobs, max_workers=None, timeout=None, silent=False,
-                 ResultClass=ListResult):
+    def __init__(self, jobs: Iterable[Any], max_workers: int | None = None,
+                 timeout: float | None = None, silent: bool = False,
+                 ResultClass: type[ListResult[Any]] | type[DictResult[Any, Any]] = ListResult,
+                 ) -> None:
         if not (isinstance(ResultClass, type) and issubclass(ResultClass, (ListResult, DictResult))):
             raise TypeError(f"ResultClass must be ListResult or DictResult (or a subclass), "
                             f"got {ResultClass!r}")
@@ -37,15 +43,15 @@ class BaseParallelExecutor:
         self.silent = bool(silent)
         self.ResultClass = ResultClass
         self._status = ParallelStatus.NOT_STARTED
-        self._execution = None
-        self._results = None
+        self._execution: api.AsyncExecution[Any] | None = None
+        self._results: ListResult[Any] | DictResult[Any, Any] | None = None
 
     @property
-    def status(self):
+    def status(self) -> ParallelStatus:
         """``NOT_STARTED``, ``STARTED``, ``DONE`` or ``FAILED`` (a job raised)."""
         return self._status
 
-    def start(self):
+    def start(self) -> "BaseParallelExecutor":
         """Start every job; ParallelStatusException if already started."""
         if self._status is ParallelStatus.STARTED:
             raise ParallelStatusException("the executor is already running its jobs")
@@ -55,15 +61,17 @@ class BaseParallelExecutor:
         self._status = ParallelStatus.STARTED
         return self
 
-    def results(self, timeout=None):
+    def results(self, timeout: float | None = None) -> ListResult[Any] | DictResult[Any, Any]:
         """The results (a ``ResultClass``), as :meth:`AsyncExecution.results`;
         ParallelStatusException before :meth:`start`."""
         if self._status is ParallelStatus.NOT_STARTED:
             raise ParallelStatusException("the executor has not been started: call start()")
         if self._results is not None:
             return self._results
+        execution = self._execution
+        assert execution is not None  # started
         try:
-            results = self._execution.results(timeout)
+            results = execution.results(timeout)
         except TimeoutException:
             raise
         except Exception:
@@ -75,15 +83,16 @@ class BaseParallelExecutor:
         self._results = results
         return results
 
-    def shutdown(self):
+    def shutdown(self) -> None:
         """Wait for the jobs (within ``timeout``) and let the workers go."""
         if self._execution is not None:
             self._execution.shutdown()
 
-    def __enter__(self):
+    def __enter__(self) -> "BaseParallelExecutor":
         return self.start()
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if self._execution is not None:
             self._execution.__exit__(exc_type, exc, tb)
         return False

@@ -1,11 +1,15 @@
 """``parallel.utils``: the published python-parallel's home of
 :func:`split_collection`, the chunking of :func:`parallel.split`."""
 import collections.abc
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 import _lateral
 
+_T = TypeVar("_T")
 
-def split_collection(collection, chunks):
+
+def split_collection(collection: Sequence[_T], chunks: int) -> Iterator[Sequence[_T]]:
     """An iterator over ``collection`` (a list, a tuple or another sequence)
     in at most ``chunks`` consecutive slices, ``ceil(len / chunks)`` items
     each (the last one shorter); never an empty slice.  TypeError or

@@ -5,6 +5,8 @@ Decorate a function with ``@pylateral.task`` and call it inside
 the calling code carries on.  The ``with`` block exits only when every task,
 nested ones included, has finished.  See docs/pylateral.md.
 """
+from typing import TYPE_CHECKING
+
 from _lateral import checkpoint
 from _lateral_version import module_getattr as _module_getattr
 
@@ -26,8 +28,12 @@ from .pool import TaskPool, get_current_task_pool, join, task_group, task_pool
 from .task import task
 from .task_group_module import get_current_task_group
 
-#: ``__version__``: the installed lateral version (see docs/api.md).
-__getattr__ = _module_getattr(__name__)
+if TYPE_CHECKING:
+    # Declared, so that a type checker still reports a misspelt name.
+    __version__: str
+else:
+    #: ``__version__``: the installed lateral version (see docs/api/pylateral.rst).
+    __getattr__ = _module_getattr(__name__)
 
 __all__ = [
     "CacheScopes",

@@ -2,8 +2,14 @@
 import enum
 import functools
 import threading
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 import _lateral
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_R_co = TypeVar("_R_co", covariant=True)
 
 
 class CacheScopes(int, enum.Enum):
@@ -12,7 +18,17 @@ class CacheScopes(int, enum.Enum):
     PROCESS = 2
 
 
-def _key(args, kwargs):
+class CachedFunction(Protocol[_P, _R_co]):
+    """What :func:`cache_result` makes of a function: the function, same
+    signature, plus ``clear_cache()``."""
+
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R_co: ...
+
+    def clear_cache(self) -> None:
+        """Forget every cached result."""
+
+
+def _key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
     key = (args, tuple(sorted(kwargs.items()))) if kwargs else (args, ())
     try:
         hash(key)
@@ -21,14 +37,14 @@ def _key(args, kwargs):
     return key
 
 
-class _ThreadCache:
-    def __init__(self, fn):
+class _ThreadCache(Generic[_R]):
+    def __init__(self, fn: Callable[..., _R]) -> None:
         self._fn = fn
         self._local = threading.local()
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> _R:
         local = self._local
-        store = getattr(local, "store", None)
+        store: dict[Hashable, _R] | None = getattr(local, "store", None)
         if store is None:
             store = local.store = {}
         key = _key(args, kwargs)
@@ -38,17 +54,17 @@ class _ThreadCache:
             value = store[key] = self._fn(*args, **kwargs)
             return value
 
-    def clear(self):
+    def clear(self) -> None:
         self._local = threading.local()
 
 
-class _ProcessCache:
-    def __init__(self, fn):
+class _ProcessCache(Generic[_R]):
+    def __init__(self, fn: Callable[..., _R]) -> None:
         self._fn = fn
-        self._store = {}
+        self._store: dict[Hashable, _R] = {}
         self._lock = threading.RLock()
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> _R:
         key = _key(args, kwargs)
         try:
             return self._store[key]
@@ -59,36 +75,38 @@ class _ProcessCache:
                 self._store[key] = self._fn(*args, **kwargs)
             return self._store[key]
 
-    def clear(self):
+    def clear(self) -> None:
         with self._lock:
             self._store = {}
 
 
-def cache_result(scope=CacheScopes.THREAD):
+def cache_result(scope: CacheScopes | int = CacheScopes.THREAD,
+                 ) -> Callable[[Callable[_P, _R]], CachedFunction[_P, _R]]:
     """Cache a function's result per arguments, per thread (``THREAD``) or for
     the whole process (``PROCESS``).  The decorated function gains
     ``clear_cache()``, which forgets every cached result."""
     given = scope
+    checked: CacheScopes | None
     try:
         # A flag is a mistake even though True == 1 == CacheScopes.THREAD.
-        scope = None if isinstance(scope, bool) else CacheScopes(scope)
+        checked = None if isinstance(scope, bool) else CacheScopes(scope)
     except ValueError:
-        scope = None
-    if scope is None:
+        checked = None
+    if checked is None:
         raise ValueError(f"cache_result scope must be CacheScopes.THREAD or "
                          f"CacheScopes.PROCESS, got {given!r}")
 
-    def decorate(fn):
+    def decorate(fn: Callable[_P, _R]) -> CachedFunction[_P, _R]:
         if not callable(fn):
             raise TypeError(f"cache_result needs a callable, got {type(fn).__name__}")
-        cache = (_ThreadCache if scope is CacheScopes.THREAD else _ProcessCache)(fn)
+        cache = (_ThreadCache if checked is CacheScopes.THREAD else _ProcessCache)(fn)
 
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             _lateral.checkpoint()  # a safe point for a halted task
             return cache(*args, **kwargs)
 
-        wrapper.clear_cache = cache.clear
-        return wrapper
+        wrapper.clear_cache = cache.clear  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]  # it has clear_cache now
 
     return decorate

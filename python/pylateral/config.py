@@ -11,7 +11,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def resolve_workers(max_workers):
+def resolve_workers(max_workers: int | None) -> int:
     """``max_workers`` if given, else ``$PYLATERAL_WORKERS``, else 5 x CPUs."""
     if max_workers is not None:
         return _lateral.check_workers(max_workers)
@@ -19,7 +19,7 @@ def resolve_workers(max_workers):
     return from_env if from_env is not None else (os.cpu_count() or 1) * 5
 
 
-def resolve_timeout(timeout):
+def resolve_timeout(timeout: float | None) -> float | None:
     """``timeout`` if given, else ``$PYLATERAL_TIMEOUT`` (seconds), else None."""
     if timeout is not None:
         return _lateral.check_timeout(timeout)
@@ -33,7 +33,7 @@ def resolve_timeout(timeout):
                          f"got {raw!r}") from None
 
 
-def resolve_block(block_when_saturated):
+def resolve_block(block_when_saturated: bool | None) -> bool:
     """``block_when_saturated`` if given, else ``$PYLATERAL_BLOCK_WHEN_SATURATED``,
     else False."""
     if block_when_saturated is not None:
@@ -41,19 +41,19 @@ def resolve_block(block_when_saturated):
     return env_flag("PYLATERAL_BLOCK_WHEN_SATURATED", False)
 
 
-def check_bool(value, name):
+def check_bool(value: object, name: str) -> bool:
     """``value`` if it is True or False, else TypeError naming ``name``."""
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return value
 
 
-def enabled():
+def enabled() -> bool:
     """False when ``$PYLATERAL_ENABLED`` says so (``false``, any case)."""
     return env_flag("PYLATERAL_ENABLED", True)
 
 
-def env_flag(name, default):
+def env_flag(name: str, default: bool) -> bool:
     """The boolean environment variable ``name``: true/false, 1/0, yes/no or
     on/off in any case; ``default`` when unset or empty; ValueError else."""
     raw = os.environ.get(name)

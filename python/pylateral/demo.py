@@ -16,6 +16,9 @@ loads each one as a row into an SQLite file -- twice:
 
 It prints both wall-clock times and the speedup, then checks that the two
 databases hold exactly the same rows; the exit status is 1 if they do not.
+Progress goes to stderr: a line redrawn in place on a terminal (the
+parallel run's is ``task_pool(progress=True)``), plain lines when stderr is
+a pipe or a log file (``progress="lines"``), nothing with ``--quiet``.
 Work that waits on I/O releases the GIL, so ``W`` threads come close to a
 ``W``-fold speedup even on one core.
 """
@@ -31,12 +34,14 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import _lateral_progress
 
 import pylateral
 
-#: Seconds between two updates of the progress line (at most ~10 a second).
-PROGRESS_INTERVAL = 0.1
 #: Seconds an HTTP request or a locked database may take before failing.
 IO_TIMEOUT = 30.0
 
@@ -47,7 +52,13 @@ _RECORD_PATH = re.compile(r"/records/(\d+)")
 # Extract: the local record server and its client
 
 
-def make_record(i):
+#: A record as the server sends it and the table stores it (JSON-ready).
+Record = dict[str, Any]
+#: A row of the ``records`` table: id, name, value, payload.
+Row = tuple[int, str, int, str]
+
+
+def make_record(i: int) -> Record:
     """The deterministic JSON-ready record the server returns for ``i``."""
     return {
         "id": i,
@@ -58,7 +69,9 @@ def make_record(i):
 
 
 class _RecordHandler(BaseHTTPRequestHandler):
-    def do_GET(self):
+    server: "_RecordServer"
+
+    def do_GET(self) -> None:
         match = _RECORD_PATH.fullmatch(self.path)
         if match is None:
             self.send_error(404, "expected /records/<non-negative integer>")
@@ -71,7 +84,7 @@ class _RecordHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format, *args):  # keep the demo's output clean
+    def log_message(self, format: str, *args: Any) -> None:  # keep the demo's output clean
         pass
 
 
@@ -81,13 +94,13 @@ class _RecordServer(ThreadingHTTPServer):
     # at once, and each dropped SYN costs the client a 1 s retransmit.
     request_queue_size = 128
 
-    def __init__(self, delay):
+    def __init__(self, delay: float) -> None:
         super().__init__(("127.0.0.1", 0), _RecordHandler)
         self.delay = delay
 
 
 @contextlib.contextmanager
-def serve_records(delay):
+def serve_records(delay: float) -> Iterator[str]:
     """Run the record server in a background thread; yield its base URL."""
     server = _RecordServer(delay)
     thread = threading.Thread(target=server.serve_forever, name="record-server",
@@ -95,7 +108,7 @@ def serve_records(delay):
     thread.start()
     try:
         host, port = server.server_address[:2]
-        yield f"http://{host}:{port}"
+        yield f"http://{host!s}:{port}"
     finally:
         server.shutdown()
         server.server_close()
@@ -106,10 +119,11 @@ def serve_records(delay):
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def fetch_record(base_url, i):
+def fetch_record(base_url: str, i: int) -> Record:
     """GET record ``i`` from the server and decode it."""
     with _OPENER.open(f"{base_url}/records/{i}", timeout=IO_TIMEOUT) as response:
-        return json.loads(response.read())
+        record: Record = json.loads(response.read())
+        return record
 
 
 # --------------------------------------------------------------------------
@@ -123,9 +137,9 @@ class RecordTable:
     :meth:`close` closes them all once the writers are done.
     """
 
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         self.path = path
-        self._connections = []
+        self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         conn = self.open_connection()
         # WAL lets a writer proceed while others read; it is stored in the
@@ -135,7 +149,7 @@ class RecordTable:
         conn.execute("CREATE TABLE records (id INTEGER PRIMARY KEY, name TEXT"
                      " NOT NULL, value INTEGER NOT NULL, payload TEXT NOT NULL)")
 
-    def open_connection(self):
+    def open_connection(self) -> sqlite3.Connection:
         """A new autocommit connection that waits up to IO_TIMEOUT for locks."""
         # check_same_thread=False only so that close() may close a worker's
         # connection after the worker is gone; no two threads share one.
@@ -146,23 +160,24 @@ class RecordTable:
             self._connections.append(conn)
         return conn
 
-    def thread_connection(self):
+    def thread_connection(self) -> sqlite3.Connection:
         """The calling thread's connection to this table (opened on first use)."""
         return _thread_connection(self)
 
-    def insert(self, record):
+    def insert(self, record: Record) -> None:
         """Insert ``record`` as one row, through the calling thread's connection."""
         payload = json.dumps(record, sort_keys=True)
         self.thread_connection().execute(
             "INSERT INTO records (id, name, value, payload) VALUES (?, ?, ?, ?)",
             (record["id"], record["name"], record["value"], payload))
 
-    def rows(self):
+    def rows(self) -> list[Row]:
         """Every row, sorted by id."""
-        return self.thread_connection().execute(
+        rows: list[Row] = self.thread_connection().execute(
             "SELECT id, name, value, payload FROM records ORDER BY id").fetchall()
+        return rows
 
-    def close(self):
+    def close(self) -> None:
         """Close every connection; call it when no thread writes any more."""
         with self._lock:
             connections, self._connections = self._connections, []
@@ -172,90 +187,64 @@ class RecordTable:
 
 
 @pylateral.cache_result(scope=pylateral.CacheScopes.THREAD)
-def _thread_connection(table):
+def _thread_connection(table: RecordTable) -> sqlite3.Connection:
     # SQLite connections must not cross threads: one per (thread, table).
     return table.open_connection()
-
-
-# --------------------------------------------------------------------------
-# Progress line
-
-
-class Progress:
-    """A ``label: done/total`` line on ``stream``, redrawn in place at most
-    every PROGRESS_INTERVAL seconds; thread-safe.  Silent when not enabled."""
-
-    def __init__(self, label, total, stream, enabled=True):
-        self._label = label
-        self._total = total
-        self._stream = stream
-        self._enabled = enabled
-        self._done = 0
-        self._last_draw = -math.inf
-        self._lock = threading.Lock()
-
-    def advance(self):
-        """Count one more record done."""
-        with self._lock:
-            self._done += 1
-            now = time.monotonic()
-            if now - self._last_draw >= PROGRESS_INTERVAL:
-                self._last_draw = now
-                self._draw()
-
-    def finish(self):
-        """Draw the final count and end the line."""
-        with self._lock:
-            self._draw()
-            if self._enabled:
-                self._stream.write("\n")
-                self._stream.flush()
-
-    def _draw(self):
-        if self._enabled:
-            self._stream.write(f"\r  {self._label}: {self._done}/{self._total}")
-            self._stream.flush()
 
 
 # --------------------------------------------------------------------------
 # The two runs
 
 
-def extract_and_load(base_url, table, i, progress):
-    """The ETL step for one record: fetch it, store it, count it."""
+def progress_option(quiet: bool) -> _lateral_progress.ProgressOption:
+    """The runs' ``progress=``: nothing when quiet, a line redrawn in place
+    on a terminal, plain lines (no ``\\r``) when stderr goes to a pipe or a log."""
+    if quiet:
+        return False
+    return True if _lateral_progress.is_terminal(sys.stderr) else _lateral_progress.LINES
+
+
+def extract_and_load(base_url: str, table: RecordTable, i: int) -> None:
+    """The ETL step for one record: fetch it, store it."""
     table.insert(fetch_record(base_url, i))
-    progress.advance()
 
 
 load_in_pool = pylateral.task(extract_and_load)
 
 
-def run_serial(base_url, table, records, progress):
+def run_serial(base_url: str, table: RecordTable, records: int,
+               progress: _lateral_progress.ProgressOption) -> float:
     """Load every record with a plain loop; return the elapsed seconds."""
     start = time.perf_counter()
-    for i in range(records):
-        extract_and_load(base_url, table, i, progress)
+    done = 0
+    monitor = _lateral_progress.start(progress, lambda: (done, records), "serial",
+                                      _lateral_progress.package_logger("pylateral"))
+    try:
+        for i in range(records):
+            extract_and_load(base_url, table, i)
+            done += 1
+    finally:
+        if monitor is not None:
+            monitor.finish()
     return time.perf_counter() - start
 
 
-def run_parallel(base_url, table, records, workers, progress):
+def run_parallel(base_url: str, table: RecordTable, records: int, workers: int,
+                 progress: _lateral_progress.ProgressOption) -> float:
     """Load every record with pylateral tasks; return the elapsed seconds."""
     start = time.perf_counter()
-    with pylateral.task_pool(max_workers=workers):
+    with pylateral.task_pool(max_workers=workers, progress=progress):
         for i in range(records):
-            load_in_pool(base_url, table, i, progress)
+            load_in_pool(base_url, table, i)
     return time.perf_counter() - start
 
 
-def timed_run(label, db_path, records, show_progress, run):
+def timed_run(db_path: str, run: Callable[[RecordTable], float]) -> tuple[float, list[Row]]:
     """Load the records into a fresh table at ``db_path`` with ``run``;
     return (seconds, rows)."""
     table = RecordTable(db_path)
-    progress = Progress(label, records, sys.stderr, show_progress)
     try:
-        seconds = run(table, progress)
-        progress.finish()
-        return seconds, table.rows()
+        return run(table), table.rows()
     finally:
         table.close()
 
@@ -264,7 +253,7 @@ def timed_run(label, db_path, records, show_progress, run):
 # Command line
 
 
-def _at_least_one(text):
+def _at_least_one(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -274,7 +263,7 @@ def _at_least_one(text):
     return value
 
 
-def _seconds(text):
+def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -286,7 +275,7 @@ def _seconds(text):
     return value
 
 
-def parse_args(argv=None):
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The demo's options; argparse exits with status 2 on bad flags."""
     parser = argparse.ArgumentParser(
         prog="python -m pylateral.demo",
@@ -311,7 +300,7 @@ def parse_args(argv=None):
 
 
 @contextlib.contextmanager
-def _db_dir(path):
+def _db_dir(path: str | None) -> Iterator[str]:
     if path is None:
         with tempfile.TemporaryDirectory(prefix="pylateral-demo-") as tmp:
             yield tmp
@@ -320,7 +309,8 @@ def _db_dir(path):
         yield path
 
 
-def _compare(serial_rows, parallel_rows, records):
+def _compare(serial_rows: list[Row], parallel_rows: list[Row], records: int,
+             ) -> tuple[str, bool]:
     """The summary line on the two tables' rows, and whether they match."""
     if serial_rows != parallel_rows:
         return (f"databases DIFFER: serial {len(serial_rows)} rows, "
@@ -330,21 +320,19 @@ def _compare(serial_rows, parallel_rows, records):
     return f"databases match: {records} rows", True
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; return the exit status (0 when the databases match)."""
     args = parse_args(argv)
-    show_progress = not args.quiet
+    progress = progress_option(args.quiet)
     print(f"pylateral demo: {args.records} records, {args.workers} workers, "
-          f"{args.delay * 1000:g} ms per request")
+          f"{args.delay * 1000:g} ms per request", flush=True)
     with serve_records(args.delay) as url, _db_dir(args.db_dir) as db_dir:
         serial_s, serial_rows = timed_run(
-            "serial", os.path.join(db_dir, "serial.db"), args.records, show_progress,
-            lambda table, progress: run_serial(url, table, args.records, progress))
+            os.path.join(db_dir, "serial.db"),
+            lambda table: run_serial(url, table, args.records, progress))
         parallel_s, parallel_rows = timed_run(
-            "parallel", os.path.join(db_dir, "parallel.db"), args.records,
-            show_progress,
-            lambda table, progress: run_parallel(url, table, args.records,
-                                                 args.workers, progress))
+            os.path.join(db_dir, "parallel.db"),
+            lambda table: run_parallel(url, table, args.records, args.workers, progress))
     print(f"  serial:   {serial_s:8.3f} s")
     print(f"  parallel: {parallel_s:8.3f} s")
     print(f"  speedup:  {serial_s / parallel_s:8.1f}x")

@@ -1,6 +1,7 @@
 """pylateral's exceptions, at the published pylateral's module path
 (``pylateral.exceptions``); all of them are importable from ``pylateral`` too."""
 import sys
+from collections.abc import Sequence
 
 from _lateral import (
     LateralError as PylateralError,
@@ -31,12 +32,12 @@ else:
 
         _SHOWN = 10
 
-        def __init__(self, message, exceptions):
+        def __init__(self, message: str, exceptions: Sequence[Exception]) -> None:
             super().__init__(message, list(exceptions))
             self.message = message
             self.exceptions = tuple(exceptions)
 
-        def __str__(self):
+        def __str__(self) -> str:
             lines = [self.message]
             lines += [f"  {type(exc).__name__}: {exc}".replace("\n", "\n    ")
                       for exc in self.exceptions[:self._SHOWN]]

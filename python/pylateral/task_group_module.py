@@ -7,7 +7,7 @@ from .exceptions import TaskGroupAlreadyExists
 from .pool import task_group
 
 
-def get_current_task_group():
+def get_current_task_group() -> _lateral.TaskGroup | None:
     """The innermost task group open in this thread (inside a task: the group
     the task belongs to), or ``None``."""
     return _lateral.current_group()

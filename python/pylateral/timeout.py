@@ -13,6 +13,9 @@ import errno
 import os
 import signal
 import threading
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any
 
 #: The message of the TimeoutError raised when the time runs out.
 DEFAULT_TIMEOUT_MESSAGE = os.strerror(errno.ETIME)
@@ -24,8 +27,8 @@ class timeout(contextlib.ContextDecorator):
     decorated function; with ``suppress_timeout_errors=True`` the block just
     ends there."""
 
-    def __init__(self, seconds, *, timeout_message=DEFAULT_TIMEOUT_MESSAGE,
-                 suppress_timeout_errors=False):
+    def __init__(self, seconds: float, *, timeout_message: str = DEFAULT_TIMEOUT_MESSAGE,
+                 suppress_timeout_errors: bool = False) -> None:
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
             raise TypeError(f"timeout needs a number of seconds, got {seconds!r}")
         if not 0 < seconds < float("inf"):
@@ -34,12 +37,12 @@ class timeout(contextlib.ContextDecorator):
         self.seconds = seconds
         self.timeout_message = timeout_message
         self.suppress = bool(suppress_timeout_errors)
-        self._previous = None
+        self._previous: Callable[[int, FrameType | None], Any] | int | None = None
 
-    def _on_alarm(self, signum, frame):
+    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
         raise TimeoutError(self.timeout_message)
 
-    def __enter__(self):
+    def __enter__(self) -> "timeout":
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("pylateral.timeout.timeout works only in the main thread "
                                "(it uses SIGALRM)")
@@ -47,7 +50,8 @@ class timeout(contextlib.ContextDecorator):
         signal.setitimer(signal.ITIMER_REAL, self.seconds)
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
         signal.setitimer(signal.ITIMER_REAL, 0)
         # None: the handler was not set from Python; the default is the best guess.
         previous, self._previous = self._previous, None

@@ -27,7 +27,7 @@ from .threads import ThreadTaskrunner, thread_pool
 from .writer import SignatureError, StoreTask, StoreTaskError, StoreTaskWriter
 
 
-#: ``__version__``: the installed lateral version (see docs/api.md).
+#: ``__version__``: the installed lateral version (see docs/api/strand.rst).
 __getattr__ = _module_getattr(__name__)
 
 __all__ = [

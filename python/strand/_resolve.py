@@ -1,5 +1,8 @@
 """The rules by which a store reader finds a task's function and arguments:
 by name, or pickled and signed with the reader's secret; see docs/strand.md."""
+from collections.abc import Callable
+from typing import Any
+
 from ._util import merge_kwargs
 from .base import unwrap
 from .serialization import get_serializer, verify
@@ -14,6 +17,11 @@ class TaskRefused(Exception):
 class TaskResolver:
     """The security rules of :class:`strand.StoreTaskReader` (a mixin: it
     reads ``get_task_func``, ``functions``, ``_key`` and ``require_signature``)."""
+
+    get_task_func: Callable[..., Any] | None
+    functions: Any
+    require_signature: bool
+    _key: bytes | None
 
     def _resolve(self, task_id, record):
         """The function to run for ``record``, claimed under ``task_id``;
@@ -36,7 +44,7 @@ class TaskResolver:
 
     def _from_get_task_func(self, record):
         try:
-            func = self.get_task_func(record)
+            func = self.get_task_func(record)  # type: ignore[misc]  # not None here
         except Exception as exc:
             raise TaskRefused(f"get_task_func failed: {type(exc).__name__}: {exc}") from None
         if not callable(func):

@@ -4,6 +4,7 @@ import collections
 import logging
 import threading
 import time
+from typing import Any
 
 log = logging.getLogger("strand")
 
@@ -16,12 +17,12 @@ class Running:
     __slots__ = ("task_id", "token", "record", "name", "deadline", "time_limit", "started",
                  "process", "timed_out", "_settled", "_lock")
 
-    def __init__(self, task_id, record, token, time_limit):
+    def __init__(self, task_id, record, token, time_limit) -> None:
         self.task_id = task_id
         self.record = record
         self.token = token
         self.name = record.get("name") if isinstance(record.get("name"), str) else "?"
-        self.started = None
+        self.started: float | None = None
         self.time_limit = time_limit
         self.deadline = None
         self.process = None
@@ -29,7 +30,7 @@ class Running:
         self._settled = False
         self._lock = threading.Lock()
 
-    def begin(self):
+    def begin(self) -> None:
         """The task starts now (a prefetched task waited in the pool's queue):
         its time limit counts from here."""
         self.started = time.monotonic()
@@ -41,7 +42,7 @@ class Running:
         """True once the outcome is being written (or was)."""
         return self._settled
 
-    def settle(self):
+    def settle(self) -> bool:
         """True once: the caller writes the outcome."""
         with self._lock:
             if self._settled:
@@ -53,7 +54,7 @@ class Running:
 class Backoff:
     """Pauses between attempts: ``first`` doubling up to ``ceiling``."""
 
-    def __init__(self, first, ceiling):
+    def __init__(self, first, ceiling) -> None:
         self.first, self.ceiling = first, ceiling
         self.current = first
 
@@ -63,7 +64,7 @@ class Backoff:
         self.current = min(self.current * 2, self.ceiling)
         return delay
 
-    def reset(self):
+    def reset(self) -> None:
         """An attempt succeeded: start again from ``first``."""
         self.current = self.first
 
@@ -73,14 +74,14 @@ class Watch:
     that need it: every third of the lease it renews all the reader's claims
     in one call, and it ends the tasks that outlive their time limit."""
 
-    def __init__(self, reader):
+    def __init__(self, reader) -> None:
         self._reader = reader
         self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._thread = None
+        self._thread: threading.Thread | None = None
         self._closing = False
 
-    def start(self):
+    def start(self) -> None:
         """Start the thread if it is not running."""
         with self._lock:
             self._closing = False
@@ -90,13 +91,13 @@ class Watch:
                 self._thread.start()
         self._wake.set()  # a new deadline may be the nearest
 
-    def close(self):
+    def close(self) -> None:
         """Let the thread end once no task is running."""
         with self._lock:
             self._closing = True
         self._wake.set()
 
-    def _run(self):
+    def _run(self) -> None:
         reader = self._reader
         beat = None if reader.lease is None else reader.lease / 3
         next_beat = time.monotonic() + (beat or 0)
@@ -131,9 +132,9 @@ class Finisher:
     #: The most outcomes written in one call.
     BATCH = 64
 
-    def __init__(self, write):
+    def __init__(self, write) -> None:
         self._write = write
-        self._pending = collections.deque()
+        self._pending: collections.deque[Any] = collections.deque()
         self._ready = threading.Condition(threading.Lock())
         self._closing = False
         self._writing = False
@@ -141,7 +142,7 @@ class Finisher:
                                         name="strand-finisher")
         self._thread.start()
 
-    def put(self, running, fields, alone=False):
+    def put(self, running, fields, alone=False) -> bool:
         """Queue the outcome of ``running``; False if the caller should
         write it itself: the finisher has ended, or the task ran ``alone``
         (no other task of the reader runs) while the finisher is idle -- a
@@ -153,13 +154,13 @@ class Finisher:
             self._ready.notify()
         return True
 
-    def close(self):
+    def close(self) -> None:
         """Write what is queued, then end the thread."""
         with self._ready:
             self._closing = True
             self._ready.notify()
 
-    def _run(self):
+    def _run(self) -> None:
         while True:
             with self._ready:
                 self._writing = False

@@ -1,7 +1,8 @@
 """The ``strand`` command (also ``python -m strand``): a worker that runs the
 tasks of a store, and what an operator needs around it.
 
-    strand worker STORE --import MODULE [--concurrency N] [--secret-env NAME] ...
+    strand worker STORE --import MODULE [--concurrency N] [--secret-env NAME]
+                  [--progress [auto|always|lines|never]] ...
     strand info STORE [--errors N]
     strand retry STORE (TASK_ID ... | --all)
     strand purge STORE [--status complete|error ...] [--older-than SECONDS]
@@ -19,6 +20,8 @@ import signal
 import sys
 import threading
 import time
+
+import _lateral_progress
 
 from .base import Taskrunner, unwrap
 from .handles import COMPLETE, ERROR
@@ -73,6 +76,11 @@ def _parser():
     worker.add_argument("--log-level", default="INFO", type=str.upper,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="of the strand logger, on stderr (default INFO: a line per task)")
+    worker.add_argument("--progress", nargs="?", const="auto", default="never",
+                        choices=sorted(_PROGRESS), help="a running count of the tasks done, "
+                        "on stderr: 'auto' (the default of a bare --progress) when stderr is "
+                        "a terminal, 'always', 'lines' (plain lines, for logs) or 'never' "
+                        "(the default); best with --log-level WARNING")
     worker.set_defaults(run=_worker)
 
     info = commands.add_parser("info", help="counts by status and the last errors")
@@ -97,7 +105,7 @@ def _parser():
     return parser
 
 
-def _store_argument(parser):
+def _store_argument(parser) -> None:
     parser.add_argument("store", metavar="STORE", help="an SQLite file path, or a redis:// "
                         "URL (?namespace=NAME for another namespace than 'strand')")
 
@@ -142,7 +150,8 @@ def _worker(options):
     store, _ = _open(options.store)
     reader = StoreTaskReader(store, functions=functions, secret=secret,
                              require_signature=options.require_signature, lease=options.lease,
-                             concurrency=options.concurrency, name=options.name)
+                             concurrency=options.concurrency, name=options.name,
+                             progress=_PROGRESS[options.progress])
     stopping = threading.Event()
     signals = _on_signals(stopping)
     try:
@@ -168,6 +177,11 @@ def _worker(options):
     finally:
         for signum, handler in signals.items():
             signal.signal(signum, handler)
+
+
+#: --progress's values, as StoreTaskReader's progress=.
+_PROGRESS: dict[str, _lateral_progress.ProgressOption] = {"auto": True, "never": False, _lateral_progress.ALWAYS: _lateral_progress.ALWAYS,
+             _lateral_progress.LINES: _lateral_progress.LINES}
 
 
 def _on_signals(event):
@@ -206,7 +220,7 @@ def _functions(modules):
 
 # --- info, retry, purge ------------------------------------------------------------
 
-def _info(options):
+def _info(options) -> int:
     store, queue = _open(options.store)
     counts, errors = _admin(queue, "counts")(), _admin(queue, "errors")(options.errors)
     print(f"{store!r}")
@@ -237,7 +251,7 @@ def _retry(options):
     return 0 if len(requeued) == len(ids) else FAILED
 
 
-def _purge(options):
+def _purge(options) -> int:
     _, queue = _open(options.store)
     before = None if options.older_than is None else time.time() - options.older_than
     deleted = _admin(queue, "purge")(tuple(options.status or (COMPLETE, ERROR)), before)

@@ -3,13 +3,17 @@ import asyncio
 import collections.abc
 import concurrent.futures
 import inspect
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar, cast
 
 from ._util import iterates_items
 from .base import Taskrunner
 from .handles import CompletedHandle, Handle, Outcome
 
+_R = TypeVar("_R")
 
-class CoroutineTaskrunner(Taskrunner):
+
+class CoroutineTaskrunner(Taskrunner[_R]):
     """Runs ``func`` in a coroutine.
 
     Called while an event loop is running in this thread, the call schedules
@@ -24,21 +28,24 @@ class CoroutineTaskrunner(Taskrunner):
     other tasks of the loop run between items.
     """
 
-    def __init__(self, func, *init_args, yield_on_iter=True, **kwargs):
+    def __init__(self, func: Callable[..., _R], *init_args: Any, yield_on_iter: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(func, *init_args, **kwargs)
         self.yield_on_iter = bool(yield_on_iter)
 
-    def __call__(self, *args, **kwargs):
+    # An asyncio.Task inside a running loop, else the value: truly dynamic.
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         loop = _running_loop()
         if loop is not None:
             return loop.create_task(self.run_async(*args, **kwargs))
         return asyncio.run(self.run_async(*args, **kwargs))
 
-    async def run_async(self, *args, **kwargs):
+    async def run_async(self, *args: Any, **kwargs: Any) -> Any:
         """The coroutine a call runs: ``await runner.run_async(...)``."""
         return await self._execute_async(args, kwargs, None)
 
-    async def _execute_async(self, args, kwargs, outcome):
+    async def _execute_async(self, args: tuple[Any, ...], kwargs: dict[str, Any],
+                             outcome: Outcome | None) -> Any:
         try:
             full_args, full_kwargs = self._merged(args, kwargs)
             result = self.func(*full_args, **full_kwargs)
@@ -54,7 +61,7 @@ class CoroutineTaskrunner(Taskrunner):
             await _maybe_await(self.on_error(exc))
             return None
 
-    async def _deliver_async(self, result):
+    async def _deliver_async(self, result: Any) -> None:
         if self.on_iter is not None:
             if isinstance(result, collections.abc.AsyncIterable):
                 async for item in result:
@@ -65,12 +72,13 @@ class CoroutineTaskrunner(Taskrunner):
         if self.on_end is not None:
             await _maybe_await(self.on_end(result))
 
-    async def _on_item(self, item):
-        await _maybe_await(self.on_iter(item))
+    async def _on_item(self, item: Any) -> None:
+        on_iter = cast(Callable[[Any], object], self.on_iter)  # items go only to it
+        await _maybe_await(on_iter(item))
         if self.yield_on_iter:
             await asyncio.sleep(0)
 
-    def _submit(self, args, kwargs):
+    def _submit(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Handle[Any]:
         outcome = Outcome()
         loop = _running_loop()
         if loop is None:
@@ -83,24 +91,24 @@ class CoroutineTaskrunner(Taskrunner):
         return AsyncioHandle(task, self.name, outcome)
 
 
-class AsyncioHandle(Handle):
+class AsyncioHandle(Handle[_R]):
     """The handle of a call scheduled on a running event loop.  It cannot be
     waited on from the loop's own thread (that would block the loop): await
     ``handle.task`` there."""
 
-    def __init__(self, task, name, outcome):
+    def __init__(self, task: "asyncio.Task[_R]", name: str, outcome: Outcome | None) -> None:
         self.task = task
         self.name = name
         self._outcome_box = outcome
 
-    def done(self):
+    def done(self) -> bool:
         """True once the task has finished."""
         return self.task.done()
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, _R]:
         return self.task.__await__()
 
-    def _wait(self, timeout):
+    def _wait(self, timeout: float | None) -> bool:
         if self.task.done():
             return True
         if _running_loop() is self.task.get_loop():
@@ -115,23 +123,23 @@ class AsyncioHandle(Handle):
             pass
         return True
 
-    def _outcome(self):
+    def _outcome(self) -> tuple[_R | None, BaseException | None]:
         if self.task.cancelled():
             return None, asyncio.CancelledError(f"{self.name} was cancelled")
         exc = self.task.exception()
         return (None, exc) if exc is not None else (self.task.result(), None)
 
 
-async def _wait_for(task):
+async def _wait_for(task: "asyncio.Task[Any]") -> None:
     await asyncio.wait([task])
 
 
-async def _maybe_await(value):
+async def _maybe_await(value: object) -> None:
     if inspect.isawaitable(value):
         await value
 
 
-def _running_loop():
+def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:

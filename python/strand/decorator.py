@@ -1,5 +1,7 @@
 """as_task: the decorator form of the taskrunners."""
 import functools
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar, overload
 
 from .base import Taskrunner
 from .constants import COROUTINE, PROCESS, STORE, SYNC, THREAD
@@ -8,8 +10,10 @@ from .process import MultiprocessTaskrunner
 from .threads import ThreadTaskrunner
 from .writer import StoreTaskWriter
 
+_R = TypeVar("_R")
+
 #: The string targets of :func:`as_task` and the classes they name.
-TARGETS = {
+TARGETS: dict[str, type[Taskrunner[Any]]] = {
     THREAD: ThreadTaskrunner,
     PROCESS: MultiprocessTaskrunner,
     COROUTINE: CoroutineTaskrunner,
@@ -18,7 +22,7 @@ TARGETS = {
 }
 
 
-def resolve_target(target):
+def resolve_target(target: str | type[Taskrunner[Any]]) -> type[Taskrunner[Any]]:
     """The Taskrunner class for a target string or class."""
     if isinstance(target, type) and issubclass(target, Taskrunner):
         return target
@@ -29,7 +33,49 @@ def resolve_target(target):
                      "or a Taskrunner subclass")
 
 
-def as_task(target=THREAD, **kwargs):
+# The runner's class follows the target, for type checkers too.
+@overload
+def as_task(target: type[Taskrunner[Any]], **kwargs: Any,  # type: ignore[overload-overlap]
+            ) -> Callable[[Callable[..., Any]], Taskrunner[Any]]:
+    ...
+
+
+@overload
+def as_task(target: Literal["thread"] = ..., **kwargs: Any,
+            ) -> Callable[[Callable[..., _R]], ThreadTaskrunner[_R]]:
+    ...
+
+
+@overload
+def as_task(target: Literal["process"], **kwargs: Any,
+            ) -> Callable[[Callable[..., _R]], MultiprocessTaskrunner[_R]]:
+    ...
+
+
+@overload
+def as_task(target: Literal["coroutine"], **kwargs: Any,
+            ) -> Callable[[Callable[..., _R]], CoroutineTaskrunner[_R]]:
+    ...
+
+
+@overload
+def as_task(target: Literal["store"], **kwargs: Any,
+            ) -> Callable[[Callable[..., _R]], StoreTaskWriter[_R]]:
+    ...
+
+
+@overload
+def as_task(target: Literal["sync"], **kwargs: Any,
+            ) -> Callable[[Callable[..., _R]], Taskrunner[_R]]:
+    ...
+
+
+@overload
+def as_task(target: Callable[..., _R]) -> ThreadTaskrunner[_R]:
+    ...
+
+
+def as_task(target: Any = THREAD, **kwargs: Any) -> Any:
     """Decorator: replace a function by a taskrunner of ``target`` made with
     ``kwargs`` (callbacks, init keywords, a store...).
 
@@ -44,7 +90,9 @@ def as_task(target=THREAD, **kwargs):
         return as_task("thread")(target)  # used bare: @as_task
     runner_class = resolve_target(target)
 
-    def decorate(func):
-        return functools.update_wrapper(runner_class(func, **kwargs), func)
+    def decorate(func: Callable[..., Any]) -> Taskrunner[Any]:
+        runner = runner_class(func, **kwargs)
+        functools.update_wrapper(runner, func)
+        return runner
 
     return decorate

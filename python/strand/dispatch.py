@@ -1,11 +1,15 @@
 """dispatch: start many tasks at once and collect their outcomes."""
 import time
+from collections.abc import Callable, Generator, Iterable
+from typing import Any, Generic, TypeVar
 
 import _lateral
 
 from .base import Taskrunner
 from .decorator import resolve_target
-from .handles import COMPLETE, ERROR, NEW, RUNNING, CompletedHandle
+from .handles import COMPLETE, ERROR, NEW, RUNNING, CompletedHandle, Handle
+
+_R = TypeVar("_R")
 
 
 class Args:
@@ -13,18 +17,20 @@ class Args:
 
     __slots__ = ("args", "kwargs")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.args = args
         self.kwargs = kwargs
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return f"Args({', '.join(parts)})"
 
 
 
 
-def dispatch(func, items, target="thread", **runner_kwargs):
+def dispatch(func: Callable[..., _R], items: Iterable[Any],
+             target: str | type[Taskrunner[Any]] = "thread",
+             **runner_kwargs: Any) -> "Dispatch[_R]":
     """Start one call of ``func`` per item on a taskrunner of ``target`` and
     return a :class:`Dispatch` collecting results, statuses and errors.
 
@@ -48,18 +54,20 @@ def dispatch(func, items, target="thread", **runner_kwargs):
     return dispatched
 
 
-class Dispatch:
+class Dispatch(Generic[_R]):
     """The outcome of :func:`dispatch`; more calls can be added with
     :meth:`submit`.  ``results``, ``errors`` and ``statuses`` are snapshots
-    in submission order; :meth:`wait` blocks until every call is done."""
+    in submission order; :meth:`wait` blocks until every call is done.
 
-    def __init__(self, runner):
+    For type checkers a ``Dispatch[R]``: ``R`` is what the function returns."""
+
+    def __init__(self, runner: Taskrunner[_R]) -> None:
         if not isinstance(runner, Taskrunner):
             raise TypeError(f"Dispatch needs a strand Taskrunner, got {runner!r}")
         self.runner = runner
-        self.handles = []
+        self.handles: list[Handle[_R]] = []
 
-    def submit(self, item):
+    def submit(self, item: object) -> int:
         """Start one more call; returns its index."""
         args, kwargs = _lateral.split_args(item, True, Args)
         try:
@@ -69,14 +77,14 @@ class Dispatch:
         self.handles.append(handle)
         return len(self.handles) - 1
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.handles)
 
-    def done(self):
+    def done(self) -> bool:
         """True when every call has finished."""
         return all(handle.done() for handle in self.handles)
 
-    def wait(self, timeout=None):
+    def wait(self, timeout: float | None = None) -> bool:
         """Wait for every call (at most ``timeout`` seconds); True if all done."""
         timeout = _lateral.check_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -89,11 +97,11 @@ class Dispatch:
     join = wait
 
     @property
-    def statuses(self):
+    def statuses(self) -> list[str]:
         """Each call's status: ``new``, ``running``, ``complete`` or ``error``."""
         return [handle.status for handle in self.handles]
 
-    def counts(self):
+    def counts(self) -> dict[str, int]:
         """How many calls have each status, e.g. ``{'complete': 9, 'error': 1, ...}``."""
         counts = dict.fromkeys((NEW, RUNNING, COMPLETE, ERROR), 0)
         for status in self.statuses:
@@ -101,16 +109,16 @@ class Dispatch:
         return counts
 
     @property
-    def results(self):
+    def results(self) -> list[_R | None]:
         """Each call's return value (None where it failed or is not done)."""
         return [handle.result(0) if handle.status == COMPLETE else None
                 for handle in self.handles]
 
     @property
-    def errors(self):
+    def errors(self) -> dict[int, BaseException]:
         """``{index: exception}`` of the calls that failed (including
         exceptions that ``on_error`` handled)."""
-        errors = {}
+        errors: dict[int, BaseException] = {}
         for index, handle in enumerate(self.handles):
             if handle.done():
                 exc = handle.exception(0)
@@ -118,7 +126,7 @@ class Dispatch:
                     errors[index] = exc
         return errors
 
-    def result(self, timeout=None):
+    def result(self, timeout: float | None = None) -> list[_R | None]:
         """Wait, then return the results list or raise the first error (by index)."""
         if not self.wait(timeout):
             raise TimeoutError(f"the dispatched calls did not all finish within {timeout} s")
@@ -127,10 +135,10 @@ class Dispatch:
             raise errors[min(errors)]
         return self.results
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, list[_R | None]]:
         return self._gather().__await__()
 
-    async def _gather(self):
+    async def _gather(self) -> list[_R | None]:
         for handle in self.handles:
             task = getattr(handle, "task", None)
             if task is not None:

@@ -4,6 +4,9 @@ the published strand (``strand.taskrunning.utils.run_process``)."""
 import contextlib
 import multiprocessing
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from multiprocessing.process import BaseProcess
+from typing import Any, cast
 
 import _lateral
 
@@ -13,20 +16,26 @@ from ._util import func_name, optional_callable, require_callable
 TERMINATE_GRACE = 5.0
 
 
-def conditional_logger(verbose=False, log_func=print):
+def conditional_logger(verbose: bool = False,
+                       log_func: Callable[..., object] = print) -> Callable[..., object]:
     """``log_func`` when ``verbose``, else a function that does nothing."""
     if verbose:
         return log_func
 
-    def quiet(*args, **kwargs):
+    def quiet(*args: Any, **kwargs: Any) -> None:
         pass
 
     return quiet
 
 
 @contextlib.contextmanager
-def run_process(func, func_args=(), func_kwargs=None, *, process_name=None, is_ready=None,
-                timeout=30, force_kill=True, verbose=False, process_already_running=None):
+def run_process(func: Callable[..., object], func_args: Iterable[Any] = (),
+                func_kwargs: Mapping[str, Any] | None = None, *,
+                process_name: str | None = None,
+                is_ready: float | Callable[[], object] | None = None,
+                timeout: float | None = 30, force_kill: bool = True, verbose: bool = False,
+                process_already_running: Callable[[], object] | None = None,
+                ) -> Iterator[BaseProcess | None]:
     """Run ``func(*func_args, **func_kwargs)`` in a new
     ``multiprocessing.Process`` (named ``process_name``, default the
     function's qualified name) and yield the process; on leaving the block,
@@ -70,11 +79,14 @@ def run_process(func, func_args=(), func_kwargs=None, *, process_name=None, is_r
         _stop(process, force_kill, log)
 
 
-def _wait_until_ready(process, is_ready, timeout):
+def _wait_until_ready(process: BaseProcess, is_ready: float | Callable[[], object],
+                      timeout: float | None) -> None:
     started = time.monotonic()
     if isinstance(is_ready, (int, float)) and not isinstance(is_ready, bool):
         is_ready = _seconds_elapsed(started, is_ready)
-    require_callable(is_ready, "is_ready (seconds or a function)")
+    # A bool is checked here at run time: neither seconds nor a function.
+    is_ready = require_callable(cast(Callable[[], object], is_ready),
+                                "is_ready (seconds or a function)")
     interval = 0.005
     while is_ready() is False:
         if not process.is_alive():
@@ -88,15 +100,15 @@ def _wait_until_ready(process, is_ready, timeout):
         interval = min(interval * 2, 0.5)
 
 
-def _seconds_elapsed(started, seconds):
-    def ready():
+def _seconds_elapsed(started: float, seconds: float) -> Callable[[], bool]:
+    def ready() -> bool:
         return time.monotonic() - started >= seconds
 
     ready.__qualname__ = f"wait_for_seconds({seconds})"
     return ready
 
 
-def _stop(process, force_kill, log):
+def _stop(process: BaseProcess, force_kill: bool, log: Callable[..., object]) -> None:
     if not process.is_alive():
         process.join()
         return

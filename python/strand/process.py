@@ -5,13 +5,21 @@ import pickle
 import signal
 import sys
 import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from typing import Any, TypeVar, cast
 
+import _lateral
 import cloudpickle
 
 from ._util import is_one_shot, iterates_items
 from .base import Taskrunner, unwrap
 from .handles import Outcome, TaskHandle
 from .threads import start_on_pool
+
+_R = TypeVar("_R")
 
 
 class TaskProcessError(ChildProcessError):
@@ -23,39 +31,40 @@ class RemoteTraceback(Exception):
     """Carries the child's formatted traceback; set as ``__cause__`` of an
     exception raised in the child, so the parent's traceback shows both."""
 
-    def __init__(self, text):
+    def __init__(self, text: str) -> None:
         super().__init__(text)
         self.text = text
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"\n\"\"\"\n{self.text}\"\"\""
 
 
-class ProcessTaskHandle(TaskHandle):
+class ProcessTaskHandle(TaskHandle[_R]):
     """The handle of a ``MultiprocessTaskrunner`` call: joinable like a
     thread handle, plus ``pid``, ``process`` and ``terminate()``."""
 
-    def __init__(self, batch, name, outcome, process):
+    def __init__(self, batch: _lateral.Batch, name: str, outcome: Outcome | None,
+                 process: BaseProcess) -> None:
         super().__init__(batch, name, outcome)
         self.process = process
 
     @property
-    def pid(self):
+    def pid(self) -> int | None:
         """The child's process id."""
         return self.process.pid
 
-    def terminate(self):
+    def terminate(self) -> None:
         """Stop the child (SIGTERM); the call then fails with TaskProcessError."""
         if self.process.is_alive():
             self.process.terminate()
 
-    def _cancel_unstarted(self):
+    def _cancel_unstarted(self) -> None:
         # The child already runs: its supervising call must still read what
         # it sends back (and reap it), so an awaiter's cancellation leaves it.
         pass
 
 
-class MultiprocessTaskrunner(Taskrunner):
+class MultiprocessTaskrunner(Taskrunner[_R]):
     """Runs ``func`` in a new process and returns a :class:`ProcessTaskHandle`.
 
     The callbacks run in the calling process, in a thread of strand's pool,
@@ -72,20 +81,22 @@ class MultiprocessTaskrunner(Taskrunner):
     result fails the call with :class:`TaskProcessError`.
     """
 
-    def __init__(self, func, *init_args, mp_context=None, **kwargs):
+    def __init__(self, func: Callable[..., _R], *init_args: Any,
+                 mp_context: BaseContext | str | None = None, **kwargs: Any) -> None:
         super().__init__(func, *init_args, **kwargs)
         self._context = _resolve_context(mp_context)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> ProcessTaskHandle[_R]:
         return self._submit(args, kwargs)
 
-    def _submit(self, args, kwargs):
+    def _submit(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ProcessTaskHandle[_R]:
         full_args, full_kwargs = self._merged(args, kwargs)
-        target = _portable(self.func)
+        portable = _portable(self.func)
+        target: object = portable
         if self._context.get_start_method() != "fork":
-            target = _ByValue(target)
+            target = _ByValue(portable)
         receiver, sender = self._context.Pipe(duplex=False)
-        process = self._context.Process(
+        process = self._context.Process(  # type: ignore[attr-defined]  # every context has it
             target=_child_main, name=f"strand-{self.name}",
             args=(sender, target, full_args, full_kwargs, self.on_iter is not None, self.name))
         try:
@@ -99,7 +110,8 @@ class MultiprocessTaskrunner(Taskrunner):
         batch = start_on_pool(self._supervise, (process, receiver, outcome))
         return ProcessTaskHandle(batch, self.name, outcome, process)
 
-    def _start(self, process, target, args, kwargs):
+    def _start(self, process: BaseProcess, target: object, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> None:
         try:
             process.start()
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
@@ -112,7 +124,8 @@ class MultiprocessTaskrunner(Taskrunner):
                 f"'{method}' child process: {exc}. Use a module-level function and "
                 "picklable arguments (or the 'fork' start method).") from exc
 
-    def _supervise(self, process, receiver, outcome):
+    def _supervise(self, process: BaseProcess, receiver: Connection,
+                   outcome: Outcome) -> _R | None:
         """Runs in a pool thread of the calling process: receive the child's
         messages and run the callbacks."""
         finished = False
@@ -129,26 +142,27 @@ class MultiprocessTaskrunner(Taskrunner):
         except Exception as exc:
             return self._handle_error(exc, outcome)
 
-    def _collect(self, process, receiver):
+    def _collect(self, process: BaseProcess, receiver: Connection) -> _R:
         while True:
             kind, payload, *rest = _next_message(process, receiver, self.name)
             if kind == "item":
-                self.on_iter(payload)
+                cast(Callable[[Any], object], self.on_iter)(payload)  # items come only for it
             elif kind == "error":
                 if isinstance(payload, SystemExit) and payload.code is None and payload.args:
                     # tblib's pickling_support (installed by dask.distributed)
                     # rebuilds SystemExit without its code.
-                    payload.code = payload.args[0] if len(payload.args) == 1 else payload.args
+                    payload.code = (payload.args[0]  # type: ignore[assignment]
+                                    if len(payload.args) == 1 else payload.args)
                 payload.__cause__ = RemoteTraceback(rest[0])
                 raise payload
             else:
                 if rest[0] and self.on_iter is not None and iterates_items(payload):
                     for item in payload:
                         self.on_iter(item)
-                return payload
+                return cast(_R, payload)
 
 
-def _resolve_context(mp_context):
+def _resolve_context(mp_context: BaseContext | str | None) -> BaseContext:
     if mp_context is None:
         return multiprocessing.get_context()
     if isinstance(mp_context, str):
@@ -170,23 +184,23 @@ class _DecoratedFunction:
     function in the child (pickling the function itself would fail, since
     the module's attribute is no longer that function)."""
 
-    def __init__(self, module, qualname):
+    def __init__(self, module: str, qualname: str) -> None:
         self.module = module
         self.qualname = qualname
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return unwrap(_lookup(self.module, self.qualname))(*args, **kwargs)
 
 
-def _lookup(module_name, qualname):
+def _lookup(module_name: str, qualname: str) -> Any:
     __import__(module_name)
-    obj = sys.modules[module_name]
+    obj: Any = sys.modules[module_name]
     for part in qualname.split("."):
         obj = getattr(obj, part)
     return obj
 
 
-def _portable(func):
+def _portable(func: Callable[..., Any]) -> Callable[..., Any]:
     module, qualname = getattr(func, "__module__", None), getattr(func, "__qualname__", "")
     if not module or "<" in qualname:
         return func
@@ -205,14 +219,15 @@ class _ByValue:
     of a ``python -c`` script or a notebook by name.  Importable functions
     still travel by reference."""
 
-    def __init__(self, func):
+    def __init__(self, func: Callable[..., Any]) -> None:
         self.func = func
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return pickle.loads, (cloudpickle.dumps(self.func, protocol=pickle.HIGHEST_PROTOCOL),)
 
 
-def _unpicklable_part(target, args, kwargs):
+def _unpicklable_part(target: object, args: tuple[Any, ...], kwargs: dict[str, Any],
+                      ) -> str | None:
     from multiprocessing.reduction import ForkingPickler
     for what, obj in (("the function", target), ("the arguments", args),
                       ("the keyword arguments", kwargs)):
@@ -223,7 +238,7 @@ def _unpicklable_part(target, args, kwargs):
     return None
 
 
-def _next_message(process, receiver, name):
+def _next_message(process: BaseProcess, receiver: Connection, name: str) -> Any:
     ready = multiprocessing.connection.wait([receiver, process.sentinel])
     if receiver in ready:
         try:
@@ -238,7 +253,7 @@ def _next_message(process, receiver, name):
                            "before sending its result")
 
 
-def _describe_exit(code):
+def _describe_exit(code: int | None) -> str:
     if code is not None and code < 0:
         try:
             return f"was killed by signal {signal.Signals(-code).name}"
@@ -247,13 +262,14 @@ def _describe_exit(code):
     return f"exited with code {code}"
 
 
-def _reap(process, force):
+def _reap(process: BaseProcess, force: bool) -> None:
     if force and process.is_alive():
         process.terminate()
     process.join()
 
 
-def _child_main(sender, func, args, kwargs, stream, name):
+def _child_main(sender: Connection, func: Callable[..., Any], args: tuple[Any, ...],
+                kwargs: dict[str, Any], stream: bool, name: str) -> None:
     """The child process's entry point: run ``func`` and send the outcome."""
     try:
         result = func(*args, **kwargs)
@@ -271,7 +287,7 @@ def _child_main(sender, func, args, kwargs, stream, name):
         sender.close()
 
 
-def _send(sender, message, what):
+def _send(sender: Connection, message: tuple[Any, ...], what: str) -> None:
     try:
         sender.send(message)
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
@@ -281,7 +297,7 @@ def _send(sender, message, what):
             from None
 
 
-def _send_error(sender, exc):
+def _send_error(sender: Connection, exc: BaseException) -> None:
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     try:
         pickle.loads(pickle.dumps(exc))
@@ -293,7 +309,7 @@ def _send_error(sender, exc):
     sender.send(("error", exc, text))
 
 
-def _text_of(exc):
+def _text_of(exc: BaseException) -> str:
     """``str(exc)``, or a placeholder when the exception's ``__str__`` raises."""
     try:
         return str(exc)

@@ -1,31 +1,33 @@
 """StoreTaskReader: claims tasks from a store, runs them, writes the outcome."""
 import atexit
-import logging
 import multiprocessing
 import os
 import socket
 import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 import time
 import traceback
 import uuid
 import weakref
 
 import _lateral
+import _lateral_progress
 
 from ._resolve import TaskRefused, TaskResolver, verify_record
 from ._running import Backoff, Finisher, Running, Watch
 from ._util import is_one_shot, optional_callable
 from .handles import COMPLETE, NEW, status_fields
-from .registry import TaskRegistry, registry
+from .registry import Functions, TaskRegistry, registry
 from .serialization import secret_key
 from .stores import open_store, task_queue
 from .stores._records import error_fields
 from .stores.mapping import MappingTaskQueue
 from .writer import result_signature
 
-log = logging.getLogger("strand")
+log = _lateral_progress.package_logger("strand")
 
-_listening = weakref.WeakSet()
+_listening: weakref.WeakSet[Any] = weakref.WeakSet()
 
 #: error_type of a task that ran longer than its ``time_limit``.
 TIME_LIMIT = "TimeLimitExceeded"
@@ -84,12 +86,23 @@ class StoreTaskReader(TaskResolver):
     outcome of a task that ended meanwhile is written once the store is back
     (unless the reader is stopped first: the task then runs again after its
     lease).
+
+    ``progress``: while the reader listens, the count of tasks it finished
+    (complete or failed; there is no total) is drawn on stderr with
+    ``True`` when stderr is a terminal, ``"always"`` even when not,
+    ``"lines"`` as plain lines for logs; a callable is called as
+    ``progress(done, None)`` from a background thread (see docs/strand.md).
     """
 
-    def __init__(self, store, get_task_func=None, *, functions=None, secret=None,
-                 require_signature=False, lease=30.0, concurrency=1, prefetch=None,
-                 poll_interval=0.01, max_poll_interval=0.5, max_reconnect_interval=2.0,
-                 name=None):
+    def __init__(self, store: Any, get_task_func: Callable[[Mapping[str, Any]], Any] | None = None,
+                 *, functions: "Functions | None" = None, secret: str | bytes | None = None,
+                 require_signature: bool = False, lease: float = 30.0, concurrency: int = 1,
+                 prefetch: int | None = None, poll_interval: float = 0.01,
+                 max_poll_interval: float = 0.5, max_reconnect_interval: float = 2.0,
+                 name: str | None = None,
+                 progress: _lateral_progress.ProgressOption = None) -> None:
+        self._progress = _lateral_progress.check(progress, "StoreTaskReader")
+        self._monitor: _lateral_progress.Monitor | None = None
         self.store = open_store(store)
         self._queue = task_queue(self.store)
         self.get_task_func = optional_callable(get_task_func, "get_task_func")
@@ -109,32 +122,32 @@ class StoreTaskReader(TaskResolver):
         self.max_reconnect_interval = max(
             self.max_poll_interval, _positive(max_reconnect_interval, "max_reconnect_interval"))
         self._connection_errors = tuple(getattr(self._queue, "connection_errors", ()))
-        self._unreachable_since = None
+        self._unreachable_since: float | None = None
         self._outage_lock = threading.Lock()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.completed = 0
         self.failed = 0
         self._stop = threading.Event()
-        self._thread = None
-        self._pool = None
-        self._running = {}
+        self._thread: threading.Thread | None = None
+        self._pool: _lateral.Pool | None = None
+        self._running: dict[Any, Any] = {}
         self._slots = threading.Condition(threading.Lock())
         self._watch = Watch(self)
-        self._finisher = None
+        self._finisher: Finisher | None = None
         self._renews = self.lease is not None and not isinstance(self._queue, MappingTaskQueue)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = "listening" if self.listening else "stopped"
         return f"<StoreTaskReader {self.name} on {self.store!r} {state}>"
 
     # --- lifecycle ---------------------------------------------------------
 
     @property
-    def listening(self):
+    def listening(self) -> bool:
         """True while the claiming thread runs."""
         return self._thread is not None and self._thread.is_alive()
 
-    def listen(self):
+    def listen(self) -> "StoreTaskReader":
         """Start claiming in a background (daemon) thread; returns self."""
         if self.listening:
             return self
@@ -144,9 +157,14 @@ class StoreTaskReader(TaskResolver):
                                         name=f"strand-reader-{self.name}")
         self._thread.start()
         _listening.add(self)
+        log.debug("strand: reader %s started on %r: concurrency %d, prefetch %d", self.name,
+                  self.store, self.concurrency, self.prefetch)
+        if self._monitor is None:
+            self._monitor = _lateral_progress.start(
+                self._progress, lambda: (self.completed + self.failed, None), "strand", log)
         return self
 
-    def stop(self, timeout=None):
+    def stop(self, timeout: float | None = None) -> bool:
         """Stop claiming; wait (up to ``timeout`` seconds) for the running
         tasks to finish.  Returns True if the reader has ended."""
         timeout = _lateral.check_timeout(timeout)
@@ -167,9 +185,20 @@ class StoreTaskReader(TaskResolver):
             if self._finisher is not None:
                 self._finisher.close()
             self._forget()
+            self._stopped()
         return ended
 
-    def _drain(self, deadline):
+    def _stopped(self) -> None:
+        """Report the end of listening (and a progress callback's error)."""
+        monitor, self._monitor = self._monitor, None
+        try:
+            if monitor is not None:
+                monitor.finish()
+        finally:
+            log.debug("strand: reader %s stopped (%d complete, %d failed)", self.name,
+                      self.completed, self.failed)
+
+    def _drain(self, deadline) -> bool:
         """Wait for the running tasks (up to ``deadline``); True if none is left."""
         with self._slots:
             while self._running:
@@ -179,14 +208,14 @@ class StoreTaskReader(TaskResolver):
                 self._slots.wait(remaining)
         return True
 
-    def __enter__(self):
+    def __enter__(self) -> "StoreTaskReader":
         return self.listen()
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> Literal[False]:
         self.stop()
         return False
 
-    def _forget(self):
+    def _forget(self) -> None:
         forget = getattr(self._queue, "forget_reader", None)
         if forget is not None:
             try:
@@ -195,7 +224,7 @@ class StoreTaskReader(TaskResolver):
                 log.debug("strand: could not remove reader %s from the store", self.name,
                           exc_info=True)
 
-    def _loop(self):
+    def _loop(self) -> None:
         backoff = Backoff(self.poll_interval, self.max_reconnect_interval)
         idle = Backoff(self.poll_interval, self.max_poll_interval)
         while not self._stop.is_set():
@@ -240,7 +269,7 @@ class StoreTaskReader(TaskResolver):
         self._stop.wait(idle.next())
         return []
 
-    def _start(self, claims):
+    def _start(self, claims) -> None:
         """Run the claimed tasks: one batch of the reader's pool for all."""
         runnings = [self._register(claim) for claim in claims]
         pool = self._pool
@@ -257,14 +286,14 @@ class StoreTaskReader(TaskResolver):
             self._watch.start()
         return running
 
-    def _execute_claimed(self, running):
+    def _execute_claimed(self, running) -> None:
         """A pool thread's call for a task the listening reader claimed."""
         if self._stop.is_set() and self._give_back(running):
             self._release(running)  # claimed ahead, not started: another reader runs it
             return
         self._execute(running)
 
-    def _execute(self, running):
+    def _execute(self, running) -> None:
         running.begin()
         if running.deadline is not None:
             self._watch.start()  # the watch thread wakes for the new deadline
@@ -295,14 +324,14 @@ class StoreTaskReader(TaskResolver):
             log.debug("strand: could not give task %s back: %s", running.task_id, exc)
             return False
 
-    def _release(self, running):
+    def _release(self, running) -> None:
         with self._slots:
             self._running.pop(running.task_id, None)
             self._slots.notify_all()
         if not self.listening:
             self._watch.close()
 
-    def _finish_batch(self, batch):
+    def _finish_batch(self, batch) -> None:
         """The finisher's call: write ``batch`` (``(running, fields)`` pairs)
         in one call of the store when it can, then release the slots."""
         try:
@@ -316,7 +345,7 @@ class StoreTaskReader(TaskResolver):
             for running, _ in batch:
                 self._release(running)
 
-    def _finish_together(self, finish_tasks, batch):
+    def _finish_together(self, finish_tasks, batch) -> None:
         outcomes = [(running.task_id, running.token, fields) for running, fields in batch]
         try:
             written = self._retried(lambda: finish_tasks(outcomes))
@@ -331,14 +360,14 @@ class StoreTaskReader(TaskResolver):
         for (running, fields), done in zip(batch, written):
             self._written(running, fields, done)
 
-    def running_tasks(self):
+    def running_tasks(self) -> list[Any]:
         """The tasks this reader runs now (a list of ``Running``)."""
         with self._slots:
             return list(self._running.values())
 
     # --- an unreachable store ----------------------------------------------
 
-    def _unreachable(self, exc):
+    def _unreachable(self, exc) -> None:
         with self._outage_lock:
             if self._unreachable_since is not None:
                 return
@@ -347,7 +376,7 @@ class StoreTaskReader(TaskResolver):
                     "at most", self.name, self.store, type(exc).__name__, exc,
                     self.max_reconnect_interval)
 
-    def _reached(self):
+    def _reached(self) -> None:
         with self._outage_lock:
             since, self._unreachable_since = self._unreachable_since, None
         if since is not None:
@@ -356,7 +385,7 @@ class StoreTaskReader(TaskResolver):
 
     # --- running tasks -----------------------------------------------------
 
-    def run_once(self):
+    def run_once(self) -> bool:
         """Claim one task, run it in this thread and write its outcome;
         False if none was waiting."""
         claim = self._queue.claim_task(self.name, self.lease)
@@ -365,7 +394,7 @@ class StoreTaskReader(TaskResolver):
         self._execute(self._register(claim))
         return True
 
-    def run_pending(self, limit=None):
+    def run_pending(self, limit: int | None = None) -> int:
         """Run waiting tasks until there are none (or ``limit`` ran); the count."""
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise TypeError(f"run_pending's limit must be an int or None, got {limit!r}")
@@ -441,7 +470,7 @@ class StoreTaskReader(TaskResolver):
         ttl = _job_options(record)[3]
         return fields if ttl is None else {**fields, "expires": fields["finished"] + ttl}
 
-    def time_out(self, running):
+    def time_out(self, running) -> None:
         """``running`` outlived its time limit: mark it ``error`` now (a
         process task is killed; a thread cannot be stopped from outside, so
         it is left to return, and what it returns is dropped)."""
@@ -458,7 +487,7 @@ class StoreTaskReader(TaskResolver):
         threading.Thread(target=self._finish, args=(running, fields), daemon=True,
                          name=f"strand-timeout-{running.task_id}").start()
 
-    def renew_claims(self):
+    def renew_claims(self) -> None:
         """Renew the leases of every running task (the watch thread calls it)."""
         running = {task.task_id: task for task in self.running_tasks() if not task.timed_out}
         if not self._renews or not running:
@@ -482,26 +511,26 @@ class StoreTaskReader(TaskResolver):
             if not task.settled and task in self.running_tasks():  # not ended meanwhile
                 log.warning("strand: the claim on task %s was lost", task_id)
 
-    def _finish(self, running, fields):
+    def _finish(self, running, fields) -> None:
         outcome = self._retried(lambda: self._finish_task(running, fields))
         if outcome is None:
             self._stopped_before_writing(running)
         else:
             self._written(running, outcome[1], outcome[0])
 
-    def _stopped_before_writing(self, running):
+    def _stopped_before_writing(self, running) -> None:
         log.warning("strand: reader %s stopped before it could write the outcome of task "
                     "%s (the store is unreachable); the task will run again after its "
                     "lease", self.name, running.task_id)
 
-    def _written(self, running, fields, written):
+    def _written(self, running, fields, written) -> None:
         if not written:
             log.warning("strand: reader %s lost its claim on task %s (its lease expired); "
                         "its outcome was not written", self.name, running.task_id)
         else:
             self._log_outcome(running, fields)
 
-    def _log_outcome(self, running, fields):
+    def _log_outcome(self, running, fields) -> None:
         status = fields["status"]
         if status == COMPLETE:
             self.completed += 1
@@ -608,7 +637,7 @@ __all__ = ["StoreTaskReader", "TaskRefused", "TIME_LIMIT", "verify_record"]
 
 
 @atexit.register
-def _stop_readers():
+def _stop_readers() -> None:
     readers = list(_listening)
     for reader in readers:
         reader._stop.set()

@@ -1,11 +1,19 @@
 """Task functions a store reader may run, looked up by name."""
+from __future__ import annotations
+
 import collections.abc
 import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeAlias, TypeVar, cast, overload
 
 from ._util import func_name, qualified_name, require_callable
 from .base import unwrap
 
 _AMBIGUOUS = object()
+_F = TypeVar("_F", bound=Callable[..., Any])
+#: What a registry can be filled from.
+Functions: TypeAlias = \
+    "Mapping[str, Callable[..., Any]] | Iterable[Callable[..., Any]] | TaskRegistry"
 
 
 class TaskRegistry:
@@ -16,16 +24,16 @@ class TaskRegistry:
     becomes ambiguous and only the qualified names resolve.
     """
 
-    def __init__(self, functions=None):
-        self._by_name = {}
+    def __init__(self, functions: Functions | None = None) -> None:
+        self._by_name: dict[str, Callable[..., Any] | object] = {}
         self._lock = threading.Lock()
         if functions is not None:
             self.update(functions)
 
-    def register(self, func, name=None):
+    def register(self, func: _F, name: str | None = None) -> _F:
         """Register ``func`` (a Taskrunner registers its function) under
         ``name`` if given, else under its qualified and plain names."""
-        func = unwrap(require_callable(func, "a task function"))
+        func = cast(_F, unwrap(require_callable(func, "a task function")))
         with self._lock:
             if name is not None:
                 self._by_name[self._check_name(name)] = func
@@ -36,7 +44,7 @@ class TaskRegistry:
             self._by_name[plain] = func if known in (None, func) else _AMBIGUOUS
         return func
 
-    def update(self, functions):
+    def update(self, functions: Functions) -> None:
         """Register a mapping ``{name: func}`` or an iterable of functions."""
         if isinstance(functions, TaskRegistry):
             with functions._lock:
@@ -56,30 +64,30 @@ class TaskRegistry:
         for func in iterator:
             self.register(func)
 
-    def resolve(self, record):
+    def resolve(self, record: Mapping[str, Any]) -> Callable[..., Any] | None:
         """The function for a task record (by ``qualname``, then ``name``), or
         None.  Raises LookupError if the plain name is ambiguous."""
         if not isinstance(record, collections.abc.Mapping):
             raise TypeError(f"resolve needs a task record (a mapping), got {record!r}")
         with self._lock:
-            func = self._by_name.get(record.get("qualname"))
+            func = self._by_name.get(record.get("qualname"))  # type: ignore[arg-type]
             if func is None:
-                func = self._by_name.get(record.get("name"))
+                func = self._by_name.get(record.get("name"))  # type: ignore[arg-type]
         if func is _AMBIGUOUS:
             raise LookupError(f"the task name {record.get('name')!r} matches several "
                               "registered functions; register one under that name explicitly")
-        return func
+        return cast("Callable[..., Any] | None", func)
 
-    def __contains__(self, name):
+    def __contains__(self, name: object) -> bool:
         return name in self._by_name
 
-    def names(self):
+    def names(self) -> list[str]:
         """The registered names, sorted."""
         with self._lock:
             return sorted(self._by_name)
 
     @staticmethod
-    def _check_name(name):
+    def _check_name(name: object) -> str:
         if not isinstance(name, str) or not name:
             raise TypeError(f"a task name must be a non-empty string, got {name!r}")
         return name
@@ -90,7 +98,17 @@ class TaskRegistry:
 registry = TaskRegistry()
 
 
-def register_task(func=None, *, name=None):
+@overload
+def register_task(func: _F, *, name: str | None = None) -> _F:
+    ...
+
+
+@overload
+def register_task(func: None = None, *, name: str | None = None) -> Callable[[_F], _F]:
+    ...
+
+
+def register_task(func: _F | None = None, *, name: str | None = None) -> Any:
     """Decorator: register a function with :data:`registry` so that store
     readers of this process can run tasks naming it.  ``@register_task`` or
     ``@register_task(name='other')``; returns the function unchanged."""

@@ -12,6 +12,9 @@ import hmac
 import json
 import pickle
 
+from collections.abc import Callable
+from typing import Any
+
 import cloudpickle
 
 from ._util import require_callable
@@ -22,7 +25,8 @@ _BYTES_TAG = "__strand_bytes__"
 class Serializer:
     """A named pair of ``dumps``/``loads`` functions (see the module doc)."""
 
-    def __init__(self, name, dumps, loads, trusted=False):
+    def __init__(self, name: str, dumps: Callable[[Any], Any], loads: Callable[[Any], Any],
+                 trusted: bool = False) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"a serializer name must be a non-empty string, got {name!r}")
         self.name = name
@@ -30,7 +34,7 @@ class Serializer:
         self.loads = require_callable(loads, f"the loads of serializer {name!r}")
         self.trusted = bool(trusted)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Serializer {self.name}{' (trusted)' if self.trusted else ''}>"
 
 
@@ -66,10 +70,10 @@ def _dill_loads(data):
     return dill.loads(data)
 
 
-_SERIALIZERS = {}
+_SERIALIZERS: dict[str, Serializer] = {}
 
 
-def register_serializer(serializer):
+def register_serializer(serializer: Serializer) -> Serializer:
     """Make ``serializer`` (a :class:`Serializer`) available by its name."""
     if not isinstance(serializer, Serializer):
         raise TypeError(f"register_serializer needs a strand.Serializer, got {serializer!r}")
@@ -84,7 +88,7 @@ register_serializer(Serializer("dill", _dill_dumps, _dill_loads))
 register_serializer(Serializer("cloudpickle", cloudpickle.dumps, pickle.loads))
 
 
-def get_serializer(spec):
+def get_serializer(spec: str | Serializer | None) -> Serializer | None:
     """A :class:`Serializer` from a registered name or a Serializer; None stays None."""
     if spec is None or isinstance(spec, Serializer):
         return spec

@@ -3,11 +3,14 @@
 lateral's form of the same idea, with handles."""
 import threading
 import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import _lateral
 
 from ._util import optional_callable
 from .constants import THREAD
+from .base import Taskrunner
 from .decorator import resolve_target
 
 #: A dispatched task's status once it returned / raised.
@@ -27,21 +30,30 @@ class TaskDispatcher:
     instead of "every status is set".  Each dispatcher has lists of its own.
     """
 
-    def __init__(self, target=THREAD, check_complete=None):
+    def __init__(self, target: str | type[Taskrunner[Any]] = THREAD,
+                 check_complete: Callable[[list[Any], list[str | None], list[Any]], object]
+                 | None = None) -> None:
         self._target = resolve_target(target)
         self._check_complete = optional_callable(check_complete, "check_complete")
         self._changed = threading.Condition()
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget every task (tasks still running write to the old lists)."""
         with self._changed:
-            self.results, self.status, self.errors = [], [], []
-            self._queued = []
-            self._dispatched = []
+            self.results: list[Any] = []
+            self.status: list[str | None] = []
+            self.errors: list[Exception | None] = []
+            self._queued: list[tuple[Taskrunner[Any], tuple[Any, ...], dict[str, Any]]] = []
+            self._dispatched: list[Taskrunner[Any]] = []
 
-    def dispatch(self, func, *init_args, target=None, on_iter=None, on_end=None, on_error=None,
-                 args=None, kwargs=None, **init_kwargs):
+    def dispatch(self, func: Callable[..., Any], *init_args: Any,
+                 target: str | type[Taskrunner[Any]] | None = None,
+                 on_iter: Callable[[Any], object] | None = None,
+                 on_end: Callable[[Any], object] | None = None,
+                 on_error: Callable[[Exception], object] | None = None,
+                 args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None,
+                 **init_kwargs: Any) -> Any:
         """Start ``func(*init_args, *args, **init_kwargs, **kwargs)`` on a
         runner of ``target`` (default: the dispatcher's) with the callbacks;
         returns what the runner's call returns (a handle for threads and
@@ -51,8 +63,13 @@ class TaskDispatcher:
         self._dispatched.append(runner)
         return runner(*args, **kwargs)
 
-    def enqueue(self, func, *init_args, target=None, on_iter=None, on_end=None, on_error=None,
-                args=None, kwargs=None, **init_kwargs):
+    def enqueue(self, func: Callable[..., Any], *init_args: Any,
+                target: str | type[Taskrunner[Any]] | None = None,
+                on_iter: Callable[[Any], object] | None = None,
+                on_end: Callable[[Any], object] | None = None,
+                on_error: Callable[[Exception], object] | None = None,
+                args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None,
+                **init_kwargs: Any) -> int:
         """Like :meth:`dispatch`, but the task starts at :meth:`run`; returns
         its index in the lists."""
         args, kwargs = _args(args), _kwargs(kwargs)
@@ -61,7 +78,7 @@ class TaskDispatcher:
         self._queued.append((runner, args, kwargs))
         return index
 
-    def run(self, timeout=10):
+    def run(self, timeout: float | None = 10) -> bool:
         """Start the enqueued tasks, in order, and wait until :attr:`complete`;
         True, or TimeoutError after ``timeout`` seconds (None: no limit)."""
         timeout = _lateral.check_timeout(timeout)
@@ -80,14 +97,18 @@ class TaskDispatcher:
         return True
 
     @property
-    def complete(self):
+    def complete(self) -> bool:
         """True when every task has ended (or ``check_complete`` says so)."""
         with self._changed:
             if self._check_complete is not None:
                 return bool(self._check_complete(self.results, self.status, self.errors))
             return all(status is not None for status in self.status)
 
-    def _runner(self, func, init_args, target, on_iter, on_end, on_error, init_kwargs):
+    def _runner(self, func: Callable[..., Any], init_args: tuple[Any, ...],
+                target: str | type[Taskrunner[Any]] | None,
+                on_iter: Callable[[Any], object] | None, on_end: Callable[[Any], object] | None,
+                on_error: Callable[[Exception], object] | None,
+                init_kwargs: dict[str, Any]) -> tuple[Taskrunner[Any], int]:
         on_end = optional_callable(on_end, "on_end")
         on_error = optional_callable(on_error, "on_error")
         runner_class = self._target if target is None else resolve_target(target)
@@ -101,12 +122,14 @@ class TaskDispatcher:
                 values.append(None)
         return runner, index
 
-    def _outcome(self, lists, index, status, callback):
+    def _outcome(self, lists: tuple[list[Any], list[str | None], list[Any]], index: int,
+                 status: str, callback: Callable[[Any], object] | None,
+                 ) -> Callable[[Any], None]:
         """The callback that records a task's end (``status``) at ``index``
         of ``lists``, then calls the user's ``callback``."""
         results, statuses, errors = lists
 
-        def record(value):
+        def record(value: Any) -> None:
             with self._changed:
                 (results if status == SUCCESS else errors)[index] = value
                 statuses[index] = status
@@ -117,7 +140,7 @@ class TaskDispatcher:
         return record
 
 
-def _args(args):
+def _args(args: Iterable[Any] | None) -> tuple[Any, ...]:
     if args is None:
         return ()
     if isinstance(args, (str, bytes)):
@@ -125,7 +148,7 @@ def _args(args):
     return tuple(args)
 
 
-def _kwargs(kwargs):
+def _kwargs(kwargs: dict[str, Any] | None) -> dict[str, Any]:
     if kwargs is None:
         return {}
     if not isinstance(kwargs, dict):

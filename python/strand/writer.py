@@ -4,6 +4,8 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any, TypeVar, cast
 
 from ._util import func_name, qualified_name
 from .base import Taskrunner, unwrap
@@ -13,6 +15,7 @@ from .serialization import get_serializer, secret_key, sign, verify
 from .stores import SAFETY_INTERVAL, mapping_changed, open_store, outcome_waiter, task_queue
 
 log = logging.getLogger("strand")
+_R = TypeVar("_R")
 
 #: The record fields covered by a task's HMAC signature.
 SIGNED_FIELDS = ("id", "name", "qualname", "func", "func_serializer", "init_args",
@@ -31,7 +34,7 @@ class StoreTaskError(Exception):
     (the exception's class name, or ``TaskRefused``) and ``trace`` (the
     reader's traceback or its reason for refusing the task)."""
 
-    def __init__(self, task_id, record):
+    def __init__(self, task_id, record) -> None:
         self.task_id = task_id
         self.error_type = record.get("error_type")
         self.trace = record.get("error", "")
@@ -54,7 +57,7 @@ def result_signature(key, task_id, result):
     return sign(key, {"id": task_id, "result": result})
 
 
-class StoreTaskWriter(Taskrunner):
+class StoreTaskWriter(Taskrunner[_R]):
     """When called, writes a task record for ``func`` and the arguments to
     ``store`` (any MutableMapping, a ``SqliteStore``/``RedisStore``, an
     SQLite file path or a ``redis://`` URL) and returns a :class:`StoreTask`.
@@ -87,10 +90,17 @@ class StoreTaskWriter(Taskrunner):
     ``pickle_func`` is refused (no reader could find it by name).
     """
 
-    def __init__(self, func, store=None, *init_args, read_store=None, pickle_func=False,
-                 get_result=None, serializer=None, secret=None, reader_kwargs=None,
-                 retries=0, retry_delay=1.0, time_limit=None, result_ttl=None, run_in="thread",
-                 on_iter=None, on_end=None, on_error=None, safety_checks=True, **init_kwargs):
+    def __init__(self, func: Callable[..., _R], store: Any = None, *init_args: Any,
+                 read_store: Any = None, pickle_func: bool | str = False,
+                 get_result: Callable[[str], Any] | None = None,
+                 serializer: Any = None, secret: str | bytes | None = None,
+                 reader_kwargs: Mapping[str, Any] | None = None, retries: int = 0,
+                 retry_delay: float = 1.0, time_limit: float | None = None,
+                 result_ttl: float | None = None, run_in: str = "thread",
+                 on_iter: Callable[[Any], object] | None = None,
+                 on_end: Callable[[_R], object] | None = None,
+                 on_error: Callable[[Exception], object] | None = None,
+                 safety_checks: bool = True, **init_kwargs: Any) -> None:
         super().__init__(func, *init_args, on_iter=on_iter, on_end=on_end, on_error=on_error,
                          safety_checks=safety_checks, **init_kwargs)
         self.options = _job_options(retries=retries, retry_delay=retry_delay,
@@ -127,21 +137,25 @@ class StoreTaskWriter(Taskrunner):
                              "function or pickle_func=True (or safety_checks=False)")
 
     @property
-    def store(self):
+    def store(self) -> MutableMapping[str, Any] | None:
         """The store the records go to (None until set)."""
         return self._store
 
     @store.setter
-    def store(self, store):
+    def store(self, store: Any) -> None:
         self._store = None if store is None else open_store(store)
 
-    def __call__(self, *args, task_id=None, **kwargs):
+    def __call__(self, *args: Any, task_id: str | None = None,
+                 **kwargs: Any) -> "StoreTask[_R]":
         try:
             return self._submit(args, kwargs, task_id)
         except Exception as exc:
-            return self._handle_error(exc)
+            return self._handle_error(exc)  # type: ignore[return-value]  # None once on_error had it
 
-    def submit(self, args=(), kwargs=None, *, task_id=None, delay=None, eta=None, **options):
+    def submit(self, args: tuple[Any, ...] | list[Any] = (),
+               kwargs: Mapping[str, Any] | None = None, *, task_id: str | None = None,
+               delay: float | None = None, eta: float | None = None,
+               **options: Any) -> "StoreTask[_R]":
         """Write one task, as ``writer(*args, **kwargs)`` does, with options
         of its own: ``delay`` (seconds from now) or ``eta`` (epoch seconds)
         before which no reader runs it, and ``retries``, ``retry_delay``,
@@ -159,7 +173,7 @@ class StoreTaskWriter(Taskrunner):
         try:
             return self._submit(tuple(args), dict(kwargs or {}), task_id, extra)
         except Exception as exc:
-            return self._handle_error(exc)
+            return self._handle_error(exc)  # type: ignore[return-value]  # None once on_error had it
 
     def _submit(self, args, kwargs, task_id=None, extra=None):
         if self._store is None:
@@ -218,7 +232,7 @@ class StoreTaskWriter(Taskrunner):
                             f"{first!r}, cloudpickle with {exc!r}") from exc
 
     @property
-    def result(self):
+    def result(self) -> _R | None:
         """The result of the last task written: None until it is complete;
         raises :class:`StoreTaskError` if it failed."""
         if self.task_id is None:
@@ -227,11 +241,11 @@ class StoreTaskWriter(Taskrunner):
         return task.result(0) if task.done() else None
 
     @property
-    def status(self):
+    def status(self) -> str | None:
         """The status of the last task written (None before any)."""
         return None if self.task_id is None else StoreTask(self, self.task_id).status
 
-    def close(self, timeout=None):
+    def close(self, timeout: float | None = None) -> None:
         """Stop the reader started by ``read_store`` (if any)."""
         if self.reader is not None:
             self.reader.stop(timeout)
@@ -252,7 +266,7 @@ class StoreTaskWriter(Taskrunner):
         return self.serializer.loads(value)
 
 
-class StoreTask(Handle):
+class StoreTask(Handle[_R]):
     """The handle of one task written to a store: ``id``, ``record``,
     ``status`` (read from the store), ``done()``, ``join(timeout)``,
     ``result(timeout)`` (waits; raises :class:`StoreTaskError` if the task
@@ -262,29 +276,29 @@ class StoreTask(Handle):
     are in this process); the record is looked at again every
     ``SAFETY_INTERVAL`` (1 s) in case a wake-up was lost."""
 
-    def __init__(self, writer, task_id):
+    def __init__(self, writer: StoreTaskWriter[_R], task_id: str) -> None:
         self.writer = writer
         self.id = task_id
         self.name = f"task {task_id} ({writer.name})"
 
     @property
-    def record(self):
+    def record(self) -> dict[str, Any]:
         """The task's current record in the store."""
         try:
-            return self.writer.store[self.id]
+            return self.writer.store[self.id]  # type: ignore[index]  # a task has a store
         except KeyError:
             raise LookupError(f"task {self.id} is no longer in the store") from None
 
     @property
-    def status(self):
+    def status(self) -> str:
         """``new``, ``running``, ``complete`` or ``error``."""
-        return self.record.get("status")
+        return cast(str, self.record.get("status"))
 
-    def done(self):
+    def done(self) -> bool:
         """True once a reader wrote the outcome back (or it was cancelled)."""
         return self.status in (COMPLETE, ERROR)
 
-    def cancel(self):
+    def cancel(self) -> bool:
         """Cancel the task if no reader claimed it yet: it is marked
         ``error`` (``error_type`` ``TaskCancelled``) and never runs.  True
         if it was cancelled, False if a reader already has it."""
@@ -294,12 +308,12 @@ class StoreTask(Handle):
                                       "(it has no cancel_task)")
         return cancel_task(self.id)
 
-    def cancelled(self):
+    def cancelled(self) -> bool:
         """True if :meth:`cancel` stopped the task before it ran."""
         record = self.record
         return record.get("status") == ERROR and record.get("error_type") == "TaskCancelled"
 
-    def _wait(self, timeout):
+    def _wait(self, timeout) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
         waiter = outcome_waiter(self.writer.store)
         event = waiter.subscribe(self.id)
@@ -315,7 +329,7 @@ class StoreTask(Handle):
         finally:
             waiter.unsubscribe(self.id, event)
 
-    async def _until_done(self):
+    async def _until_done(self) -> None:
         # The waiter's event is set by another thread: a thread of strand's
         # pool waits on it (a second at a time, so that a cancelled await
         # does not hold the thread), and the event loop awaits that call.
@@ -337,14 +351,14 @@ class _CallbackWatcher:
     woken by the store when an outcome is written, it runs the callbacks of
     each task that is done."""
 
-    def __init__(self, writer):
+    def __init__(self, writer) -> None:
         self._writer = writer
-        self._pending = []
+        self._pending: list[Any] = []
         self._lock = threading.Lock()
-        self._thread = None
+        self._thread: threading.Thread | None = None
         self._event = threading.Event()
 
-    def add(self, task):
+    def add(self, task) -> None:
         waiter = outcome_waiter(self._writer.store)
         with self._lock:
             self._pending.append((task, waiter, waiter.subscribe(task.id, self._event)))
@@ -353,7 +367,7 @@ class _CallbackWatcher:
                                                 name=f"strand-watch-{self._writer.name}")
                 self._thread.start()
 
-    def _run(self):
+    def _run(self) -> None:
         while True:
             with self._lock:
                 if not self._pending:
@@ -379,7 +393,7 @@ class _CallbackWatcher:
             log.exception("strand: could not read the status of %s", task.name)
             return False
 
-    def _deliver(self, task):
+    def _deliver(self, task) -> None:
         writer = self._writer
         try:
             writer._deliver(task.result(0))

@@ -102,12 +102,13 @@ typedef struct lat_pool {
     Py_ssize_t idle;          /* threads sleeping on work_cv */
     Py_ssize_t wakes_pending; /* signals sent, not yet consumed */
     Py_ssize_t pending;       /* TASK items queued or running */
+    Py_ssize_t submitted;     /* TASK items ever queued (progress reports) */
+    Py_ssize_t finished;      /* TASK items that ran or were dropped */
     Py_ssize_t room_waiters;  /* threads blocked by block_when_saturated */
     Py_ssize_t ready;         /* threads that finished starting up */
     uint64_t generation;      /* bumped whenever the queue is dropped */
     int closing, cancelling, inline_mode, forked, block_when_saturated;
     int halt_on_error;        /* 0: an Exception of a task is only recorded */
-    Py_ssize_t tasks_run;     /* tasks that ran to an end (GIL) */
     int work_ref;             /* holds a reference to itself while tasks are pending */
     unsigned long owner_ident;
     long owner_pid;
@@ -182,6 +183,7 @@ void lat_timeout_error(PyObject *exc_type, const char *what, double timeout,
 int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,
                     PyObject *kwargs, uint32_t flags, PyObject *group);
 int lat_pool_enqueue(lat_pool *pool, lat_item *it);
+void lat_count_inline_task(lat_pool *pool);
 int lat_pool_check_usable(lat_pool *pool);
 int lat_pool_deliver_error(lat_pool *pool);
 PyObject *lat_unraisable_hook(PyObject *mod, PyObject *unraisable);

@@ -53,6 +53,7 @@ void lat_account_done(lat_pool *pool, const lat_item *it)
         lat_batch_ticket_done((lat_batch *)it->owner);
         return;
     }
+    pool->finished++;
     if (--pool->pending == 0)
         lat_wake(pool, LAT_WAIT_IDLE);
     note_pop(pool);
@@ -580,6 +581,7 @@ int lat_pool_enqueue(lat_pool *pool, lat_item *it)
             Py_INCREF(pool);  /* released by release_work_ref */
         }
         pool->pending++;
+        pool->submitted++;
         if (it->owner)
             ((lat_group *)it->owner)->pending++;
     }
@@ -601,6 +603,16 @@ int lat_pool_enqueue(lat_pool *pool, lat_item *it)
     if (slot >= 0 && spawn_worker(pool, slot) < 0)
         return spawn_failed(pool);
     return 0;
+}
+
+/* A task an inline pool ran at once counts as submitted and finished, as
+ * a queued task does.  Contract: GIL held, mu not held. */
+void lat_count_inline_task(lat_pool *pool)
+{
+    pthread_mutex_lock(&pool->mu);
+    pool->submitted++;
+    pool->finished++;
+    pthread_mutex_unlock(&pool->mu);
 }
 
 /* Contract: GIL held, mu not held. */
@@ -949,7 +961,7 @@ static PyObject *pool_submit_method(lat_pool *pool, PyObject *args, PyObject *kw
         Py_DECREF(fargs);
         Py_XDECREF(fkw);
         /* Same rules as a threaded task (UnexpectedReturnValueError). */
-        pool->tasks_run++;
+        lat_count_inline_task(pool);
         if (lat_finish_call(pool, lat_tls_group, fn, has_return, res) < 0 &&
             lat_inline_failed(pool, fn) < 0)
             return NULL;
@@ -1059,6 +1071,8 @@ static PyObject *pool_get_results(lat_pool *p, void *c) { (void)c; return Py_New
 static PyObject *pool_get_errors(lat_pool *p, void *c) { (void)c; return Py_NewRef(p->errors); }
 static PyObject *pool_get_max_workers(lat_pool *p, void *c) { (void)c; return PyLong_FromSsize_t(p->max_workers); }
 static PyObject *pool_get_pending(lat_pool *p, void *c) { (void)c; return PyLong_FromSsize_t(p->pending); }
+static PyObject *pool_get_submitted(lat_pool *p, void *c) { (void)c; return PyLong_FromSsize_t(p->submitted); }
+static PyObject *pool_get_finished(lat_pool *p, void *c) { (void)c; return PyLong_FromSsize_t(p->finished); }
 static PyObject *pool_get_queued(lat_pool *p, void *c) { (void)c; return PyLong_FromSize_t(p->q.len); }
 static PyObject *pool_get_threads(lat_pool *p, void *c) { (void)c; return PyLong_FromSsize_t(p->forked ? 0 : p->alive); }
 static PyObject *pool_get_closed(lat_pool *p, void *c) { (void)c; return PyBool_FromLong(p->closing); }
@@ -1066,13 +1080,14 @@ static PyObject *pool_get_forked(lat_pool *p, void *c) { (void)c; return PyBool_
 static PyObject *pool_get_inline(lat_pool *p, void *c) { (void)c; return PyBool_FromLong(p->inline_mode); }
 static PyObject *pool_get_halted(lat_pool *p, void *c) { (void)c; return PyBool_FromLong(p->first_error != NULL); }
 static PyObject *pool_get_halt_on_error(lat_pool *p, void *c) { (void)c; return PyBool_FromLong(p->halt_on_error); }
-static PyObject *pool_get_tasks_run(lat_pool *p, void *c) { (void)c; return PyLong_FromSsize_t(p->tasks_run); }
 
 static PyGetSetDef pool_getset[] = {
     {"results", (getter)pool_get_results, NULL, "Collected return values (a list).", NULL},
     {"errors", (getter)pool_get_errors, NULL, "Every exception raised by a task, in order.", NULL},
     {"max_workers", (getter)pool_get_max_workers, NULL, "Maximum number of worker threads.", NULL},
     {"pending", (getter)pool_get_pending, NULL, "Tasks queued or running.", NULL},
+    {"submitted", (getter)pool_get_submitted, NULL, "Tasks ever queued.", NULL},
+    {"finished", (getter)pool_get_finished, NULL, "Tasks that ran or were dropped.", NULL},
     {"queued", (getter)pool_get_queued, NULL, "Items waiting for a worker.", NULL},
     {"threads", (getter)pool_get_threads, NULL, "Worker threads alive.", NULL},
     {"closed", (getter)pool_get_closed, NULL, "True once close() was called.", NULL},
@@ -1081,8 +1096,6 @@ static PyGetSetDef pool_getset[] = {
     {"halted", (getter)pool_get_halted, NULL, "True while a task error waits to be raised.", NULL},
     {"halt_on_error", (getter)pool_get_halt_on_error, NULL,
      "False if a task's Exception is only recorded on errors (the pool goes on).", NULL},
-    {"tasks_run", (getter)pool_get_tasks_run, NULL,
-     "Tasks that ran to an end, failed ones included.", NULL},
     {NULL}
 };
 

@@ -152,7 +152,6 @@ void lat_run_task(lat_pool *pool, lat_item *it)
     PyObject *saved = lat_tls_group;
     lat_tls_group = it->owner;
     PyObject *res = PyObject_Call(it->fn, it->args, it->kwargs);
-    pool->tasks_run++;
     if (lat_finish_call(pool, it->owner, it->fn, it->flags & TASK_HAS_RETURN, res) < 0)
         lat_pool_record_error(pool, it->fn, (lat_site){it->site_code, it->site_offset});
     lat_tls_group = saved;
@@ -177,7 +176,7 @@ static PyObject *task_call_inline(lat_task *t, lat_pool *pool, PyObject *const *
 {
     PyObject *res = PyObject_Vectorcall(t->fn, args, nargsf, kwnames);
     if (pool != NULL)
-        pool->tasks_run++;
+        lat_count_inline_task(pool);
     if (lat_finish_call(pool, lat_tls_group, t->fn, t->has_return, res) < 0 &&
         lat_inline_failed(pool, t->fn) < 0)
         return NULL;

@@ -20,6 +20,7 @@ command.  Any other MutableMapping is wrapped in :class:`MappingTaskQueue`.
 import collections.abc
 import os
 import urllib.parse
+from typing import Any
 
 from ._records import StoreUnavailable
 from ._waiting import SAFETY_INTERVAL
@@ -30,7 +31,8 @@ from .sqlite import SqliteStore
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
-def open_store(store):
+def open_store(store: collections.abc.MutableMapping[str, Any] | str | os.PathLike[str],
+               ) -> collections.abc.MutableMapping[str, Any]:
     """A store from a MutableMapping (kept as is), a ``redis://``,
     ``rediss://`` or ``unix://`` URL (a :class:`RedisStore`; a ``namespace``
     query parameter names its namespace: ``redis://host:6379/0?namespace=jobs``)

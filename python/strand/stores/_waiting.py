@@ -8,6 +8,7 @@ record, and waits on the event; it still looks again every
 connection dropped while the server restarted, say).
 """
 import threading
+from typing import Any
 
 #: Seconds between two looks at a record while waiting for a notification.
 SAFETY_INTERVAL = 1.0
@@ -16,8 +17,8 @@ SAFETY_INTERVAL = 1.0
 class Subscriptions:
     """task id -> the events of the threads waiting for its outcome."""
 
-    def __init__(self, start=None):
-        self._waiting = {}
+    def __init__(self, start=None) -> None:
+        self._waiting: dict[Any, Any] = {}
         self._lock = threading.Lock()
         self._start = start  # called (under the lock) when the first waiter comes
         self._started = False
@@ -32,7 +33,7 @@ class Subscriptions:
                 self._started = True
         return event
 
-    def unsubscribe(self, task_id, event):
+    def unsubscribe(self, task_id, event) -> None:
         """Forget ``event``."""
         with self._lock:
             events = self._waiting.get(task_id)
@@ -41,26 +42,26 @@ class Subscriptions:
                 if not events:
                     del self._waiting[task_id]
 
-    def fire(self, task_id):
+    def fire(self, task_id) -> None:
         """Wake the waiters of ``task_id``."""
         with self._lock:
             events = list(self._waiting.get(task_id, ()))
         for event in events:
             event.set()
 
-    def fire_all(self):
+    def fire_all(self) -> None:
         """Wake every waiter (a notification may have been lost)."""
         with self._lock:
             events = [event for events in self._waiting.values() for event in events]
         for event in events:
             event.set()
 
-    def stopped(self):
+    def stopped(self) -> None:
         """The watcher ended: the next waiter starts another."""
         with self._lock:
             self._started = False
 
-    def stop_if_idle(self):
+    def stop_if_idle(self) -> bool:
         """True (and the watcher may end) if nobody waits: the next waiter
         starts another watcher.  Atomic with :meth:`subscribe`."""
         with self._lock:

@@ -20,6 +20,7 @@ import socket
 import tempfile
 import threading
 import uuid
+from typing import Any
 
 TASK = "task"
 DONE = "done"
@@ -31,13 +32,14 @@ _MAX_DATAGRAM = 4096
 class WakeChannel:
     """The sockets of one store file."""
 
-    def __init__(self, key):
+    def __init__(self, key) -> None:
         digest = hashlib.sha256(os.fsencode(key)).hexdigest()[:16]
         self.directory = os.path.join(tempfile.gettempdir(),
                                       f"strand-{os.getuid()}-{digest}")
-        self._sender = None
+        self._sender: socket.socket | None = None
+        self._pid: int  # set with _sender
         self._lock = threading.Lock()
-        self._listing = {}  # kind -> (directory mtime, socket paths)
+        self._listing: dict[Any, Any] = {}  # kind -> (directory mtime, socket paths)
 
     def listen(self, kind):
         """A :class:`Listener` of ``kind`` wake-ups (bound at once: a wake-up
@@ -89,7 +91,7 @@ class Listener:
     """One bound socket: ``wait(timeout)`` returns the payloads received
     (an empty list when the timeout passed first)."""
 
-    def __init__(self, path):
+    def __init__(self, path) -> None:
         self.path = path
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._socket.bind(path)
@@ -114,13 +116,13 @@ class Listener:
             except (BlockingIOError, OSError):
                 return payloads
 
-    def close(self):
+    def close(self) -> None:
         """Stop listening and remove the socket file."""
         _unlink(self.path)
         self._socket.close()
 
 
-def _unlink(path):
+def _unlink(path) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:

@@ -20,7 +20,7 @@ _generation = 0
 MAPPING_OUTCOMES = Subscriptions()
 
 
-def mapping_changed():
+def mapping_changed() -> None:
     """Wake the readers of this process waiting for tasks in a plain mapping."""
     global _generation
     with _CHANGED:
@@ -71,7 +71,7 @@ class MappingTaskQueue:
         return self._claim_round(reader, count)
 
     @staticmethod
-    def wake_readers():
+    def wake_readers() -> None:
         """Wake the readers of this process waiting in ``claim_tasks``."""
         mapping_changed()
 
@@ -94,7 +94,7 @@ class MappingTaskQueue:
                 break
         return claims
 
-    def _expired(self, key, record, now):
+    def _expired(self, key, record, now) -> bool:
         expires = record.get("expires") if isinstance(record, collections.abc.Mapping) else None
         if not isinstance(expires, (int, float)) or expires > now:
             return False
@@ -107,7 +107,7 @@ class MappingTaskQueue:
                 if is_new(record) and isinstance(record.get("eta"), (int, float))]
         return min(etas) if etas else None
 
-    def renew_task(self, key, token, lease=None):
+    def renew_task(self, key, token, lease=None) -> bool:
         """Claims on a plain mapping never expire."""
         return True
 
@@ -115,7 +115,7 @@ class MappingTaskQueue:
         """Claims on a plain mapping never expire: none is lost."""
         return []
 
-    def finish_task(self, key, token, fields):
+    def finish_task(self, key, token, fields) -> bool:
         """Merge ``fields`` into the record if this claim still owns it."""
         with _CLAIM_LOCK:
             record = self._get(key)
@@ -128,7 +128,7 @@ class MappingTaskQueue:
             MAPPING_OUTCOMES.fire(key)
         return True
 
-    def release_task(self, key, token):
+    def release_task(self, key, token) -> bool:
         """Give a claimed task that did not start back to the queue."""
         with _CLAIM_LOCK:
             record = self._get(key)
@@ -139,7 +139,7 @@ class MappingTaskQueue:
         mapping_changed()
         return True
 
-    def cancel_task(self, key):
+    def cancel_task(self, key) -> bool:
         """Mark a task no reader claimed yet ``error`` (``TaskCancelled``)."""
         with _CLAIM_LOCK:
             record = self._get(key)
@@ -163,7 +163,7 @@ class MappingTaskQueue:
         failed.sort(key=lambda item: item[1].get("finished") or 0, reverse=True)
         return failed[:limit]
 
-    def requeue(self, key):
+    def requeue(self, key) -> bool:
         """Queue a failed task again; True if it had failed."""
         with _CLAIM_LOCK:
             record = self._get(key)

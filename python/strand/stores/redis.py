@@ -8,6 +8,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from typing import Any
 
 from ..handles import COMPLETE, ERROR, NEW, RUNNING, status_fields
 from ..serialization import encode_record
@@ -322,16 +323,17 @@ class RedisStore(collections.abc.MutableMapping):
                 "reconnect_timeout": self.reconnect_timeout,
                 "startup_timeout": self.startup_timeout}
 
-    def __setstate__(self, state):
-        self.__init__(state["url"], namespace=state["namespace"], group=state["group"],
+    def __setstate__(self, state) -> None:
+        self.__init__(state["url"], namespace=state["namespace"],  # type: ignore[misc]
+                      group=state["group"],
                       reconnect_timeout=state.get("reconnect_timeout", 10.0),
                       startup_timeout=state.get("startup_timeout", 0.0))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         where = redact(self.url) if self.url is not None else self._client
         return f"RedisStore({where!r}, namespace={self.namespace!r})"
 
-    def close(self):
+    def close(self) -> None:
         """Close the store: any later use raises ValueError.  The connections
         are closed too, unless they came in as ``client=``."""
         self._closed = True
@@ -373,7 +375,7 @@ class RedisStore(collections.abc.MutableMapping):
         return unavailable_error()(f"{self!r} cannot reach its Redis server "
                                    f"({type(exc).__name__}: {exc}); it retried {waited}")
 
-    def _reached(self):
+    def _reached(self) -> None:
         if not self._reached_once:
             self._reached_once = True
             if self._owns_client and self.reconnect_timeout != self.startup_timeout:
@@ -408,7 +410,8 @@ class RedisStore(collections.abc.MutableMapping):
         self._retrying(lambda: self._write(keys=keys, args=args))
 
     def __delitem__(self, task_id):
-        key, attempts = self._key(task_id), []
+        key = self._key(task_id)
+        attempts: list[Any] = []
 
         def delete():
             attempts.append(None)
@@ -508,12 +511,12 @@ class RedisStore(collections.abc.MutableMapping):
             claims.append((task_id, record, token))
         return claims, (float(due) if due else None), refused
 
-    def _token_prefix(self):
+    def _token_prefix(self) -> str:
         """Unique to one claim call: the store's random part and a count
         (a fresh uuid4 per call costs a system call)."""
         return f"{self._token_base}{os.getpid()}.{next(self._claims)}:"
 
-    def _refuse(self, task_id, token, exc):
+    def _refuse(self, task_id, token, exc) -> None:
         log.warning("strand: task %s in %r cannot be run: %s; marked error", task_id, self, exc)
         self.finish_task(task_id, token, error_fields(BAD_RECORD, str(exc)))
 
@@ -534,7 +537,7 @@ class RedisStore(collections.abc.MutableMapping):
         self._create_group()
         return operation()
 
-    def renew_task(self, task_id, token, lease=None):
+    def renew_task(self, task_id, token, lease=None) -> bool:
         """Reset the claim's idle time; False if the claim was lost."""
         return not self.renew_tasks([(task_id, token)], lease, reader=None)
 
@@ -588,7 +591,7 @@ class RedisStore(collections.abc.MutableMapping):
         return bool(self._retrying(lambda: self._scripts["cancel"](
             keys=[key, self._delayed], args=[outcome_text(fields), task_id, self._channel])))
 
-    def forget_reader(self, reader):
+    def forget_reader(self, reader) -> None:
         """Remove a stopped reader's consumer from the group if it holds no
         claim (a claim it holds stays, to be recovered after its lease)."""
         self._require_open()
@@ -653,11 +656,11 @@ class RedisStore(collections.abc.MutableMapping):
         """The :class:`Subscriptions` that wake writers waiting for outcomes."""
         return self._outcomes
 
-    def _watch_outcomes(self):
+    def _watch_outcomes(self) -> None:
         threading.Thread(target=self._outcome_loop, daemon=True,
                          name="strand-redis-outcomes").start()
 
-    def _outcome_loop(self):
+    def _outcome_loop(self) -> None:
         """Reads the done channel while writers wait; after a lost
         connection every waiter looks at its record again."""
         pubsub, idle, ended_idle = None, 0.0, False
@@ -698,19 +701,19 @@ class _Outage:
     """Logs one warning when the server goes away and one when it is back.
     redis-py deep-copies the Retry of a client; the copies share this."""
 
-    def __init__(self, store):
+    def __init__(self, store) -> None:
         self._store = store
-        self.since = None
+        self.since: float | None = None
 
     def __deepcopy__(self, memo):
         return self
 
-    def began(self):
+    def began(self) -> None:
         if self.since is None:
             self.since = time.monotonic()
             log.warning("strand: %s cannot reach its Redis server; retrying", repr(self._store))
 
-    def ended(self):
+    def ended(self) -> None:
         since = self.since
         if since is not None:
             self.since = None
@@ -722,7 +725,7 @@ class _Backoff:
     """0.05 s doubling to 1 s between the client's attempts; the first
     failure of an outage is logged."""
 
-    def __init__(self, outage):
+    def __init__(self, outage) -> None:
         self._outage = outage
 
     def __deepcopy__(self, memo):
@@ -732,7 +735,7 @@ class _Backoff:
     def delay(failures):
         return min(_FIRST_RETRY_DELAY * 2 ** (failures - 1), _MAX_RETRY_DELAY)
 
-    def reset(self):
+    def reset(self) -> None:
         """A new command: nothing to forget."""
 
     def compute(self, failures):
@@ -741,7 +744,7 @@ class _Backoff:
         return self.delay(failures)
 
 
-_UNAVAILABLE = []
+_UNAVAILABLE: list[Any] = []
 
 
 def unavailable_error():

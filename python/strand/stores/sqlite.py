@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from typing import Any, cast
 
 import _lateral
 
@@ -84,10 +85,11 @@ class SqliteStore(collections.abc.MutableMapping):
     def __getstate__(self):
         return {"path": self.path, "table": self.table, "timeout": self.timeout}
 
-    def __setstate__(self, state):
-        self.__init__(state["path"], table=state["table"], timeout=state["timeout"])
+    def __setstate__(self, state) -> None:
+        self.__init__(state["path"], table=state["table"],  # type: ignore[misc]
+                      timeout=state["timeout"])
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"SqliteStore({self.path!r}, table={self.table!r})"
 
     # --- connections -------------------------------------------------------
@@ -118,7 +120,7 @@ class SqliteStore(collections.abc.MutableMapping):
                 raise
             conn.execute("COMMIT")
 
-    def close(self):
+    def close(self) -> None:
         """Close this thread's connection and refuse any further use (the
         connections of other threads close when their thread ends)."""
         self._closed = True
@@ -131,7 +133,7 @@ class SqliteStore(collections.abc.MutableMapping):
             conn.close()
             self._local.conn = None
 
-    def _create_schema(self):
+    def _create_schema(self) -> None:
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
         with self._write() as conn:
@@ -196,7 +198,7 @@ class SqliteStore(collections.abc.MutableMapping):
         return self._conn().execute(f"SELECT COUNT(*) FROM {self.table} WHERE {self._LIVE}",
                                     (time.time(),)).fetchone()[0]
 
-    def __contains__(self, key):
+    def __contains__(self, key) -> bool:
         if not isinstance(key, str):
             return False
         return self._conn().execute(f"SELECT 1 FROM {self.table} WHERE id = ? AND "
@@ -226,11 +228,11 @@ class SqliteStore(collections.abc.MutableMapping):
             due = self._next_due()
             if due is not None:
                 remaining = min(remaining, max(0.0, due - time.time()) + 0.001)
-            listener.wait(remaining)
+            listener.wait(remaining)  # type: ignore[union-attr]  # wait > 0 here
             if stop is not None and stop.is_set():
                 return []
 
-    def wake_readers(self):
+    def wake_readers(self) -> None:
         """Wake the readers waiting in ``claim_tasks`` (a reader stops)."""
         self._wake.notify(_wake.TASK)
 
@@ -241,7 +243,7 @@ class SqliteStore(collections.abc.MutableMapping):
                 listener = self._listeners[reader] = self._wake.listen(_wake.TASK)
             return listener
 
-    def forget_reader(self, reader):
+    def forget_reader(self, reader) -> None:
         """A reader stopped: close its wake-up socket."""
         with self._listeners_lock:
             listener = self._listeners.pop(reader, None)
@@ -296,7 +298,7 @@ class SqliteStore(collections.abc.MutableMapping):
                 claims.append((key, record, token))
         return claims, refused
 
-    def _refuse(self, conn, seq, key, exc):
+    def _refuse(self, conn, seq, key, exc) -> None:
         log.warning("strand: task %s in %r cannot be run: %s; marked error", key, self, exc)
         fields = error_fields(BAD_RECORD, str(exc))
         conn.execute(f"UPDATE {self.table} SET status = ?, outcome = ?, token = NULL, "
@@ -304,7 +306,7 @@ class SqliteStore(collections.abc.MutableMapping):
                      (ERROR, outcome_text(fields), fields["finished"], seq))
         self._wake.notify(_wake.DONE, key.encode("utf-8"))
 
-    def _sweep(self, conn, now):
+    def _sweep(self, conn, now) -> None:
         if now >= self._next_sweep:
             self._next_sweep = now + _SWEEP_INTERVAL
             conn.execute(f"DELETE FROM {self.table} WHERE expires <= ?", (now,))
@@ -314,7 +316,7 @@ class SqliteStore(collections.abc.MutableMapping):
                                    "status = 'new' AND not_before IS NOT NULL").fetchone()
         return row[0]
 
-    def renew_task(self, key, token, lease=None):
+    def renew_task(self, key, token, lease=None) -> bool:
         """Extend the lease of a claim; False if the claim was lost."""
         return not self.renew_tasks([(key, token)], lease)
 
@@ -430,12 +432,12 @@ class SqliteStore(collections.abc.MutableMapping):
         """The :class:`Subscriptions` that wake writers waiting for outcomes."""
         return self._outcomes
 
-    def _watch_outcomes(self):
+    def _watch_outcomes(self) -> None:
         listener = self._wake.listen(_wake.DONE)
         threading.Thread(target=self._outcome_loop, args=(listener,), daemon=True,
                          name="strand-sqlite-outcomes").start()
 
-    def _outcome_loop(self, listener):
+    def _outcome_loop(self, listener) -> None:
         """Reads the done wake-ups while writers wait (and 30 s longer)."""
         idle, ended_idle = 0.0, False
         try:
@@ -456,7 +458,7 @@ class SqliteStore(collections.abc.MutableMapping):
 # Seconds a watcher of outcomes lives on once nobody waits.
 _WATCH_IDLE = 30.0
 
-_FILE_LOCKS = {}
+_FILE_LOCKS: dict[Any, Any] = {}
 _FILE_LOCKS_LOCK = threading.Lock()
 
 
@@ -488,7 +490,7 @@ def _busy_timeout(timeout):
     at what SQLite can represent (a larger value would wrap to no wait)."""
     if timeout is None:
         raise TypeError("timeout must be a number of seconds, got None")
-    return min(_lateral.check_timeout(timeout), _MAX_BUSY_SECONDS)
+    return min(cast(float, _lateral.check_timeout(timeout)), _MAX_BUSY_SECONDS)
 
 
 def _check_key(key):
