@@ -19,8 +19,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
+import _lateral
 import pytest
 
 from common_support import PATIENCE
@@ -597,3 +599,18 @@ def test_a_program_ended_by_ctrl_c_does_not_wait_for_its_work():
     assert completed.returncode == -signal.SIGINT, completed.stderr
     assert completed.stderr.rstrip().endswith("KeyboardInterrupt")
     assert completed.stderr.count("Traceback") == 1, completed.stderr
+
+
+def test_locked_call_holds_the_lock_for_the_call_and_releases_it_whatever_it_raises():
+    lock = threading.Lock()
+    assert _lateral.locked_call(lock, lambda a, b: (a, b, lock.locked()), 1, 2) == (1, 2, True)
+    assert not lock.locked()
+
+    def fails(key):
+        raise KeyError(key)
+
+    with pytest.raises(KeyError, match="k"):
+        _lateral.locked_call(lock, fails, "k")
+    assert not lock.locked()
+    with pytest.raises(TypeError, match="needs a lock and a function"):
+        _lateral.locked_call(lock)

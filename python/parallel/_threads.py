@@ -27,7 +27,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any, Final, cast
+from typing import Any, Final, TypeVar, cast
 
 import _lateral
 import _lateral_progress
@@ -37,6 +37,7 @@ from ._params import Work
 from .models import ListResult, arg
 
 log = _lateral_progress.package_logger("parallel")
+_T = TypeVar("_T")
 
 IDLE_POOLS = 4  # idle pools kept; more are closed when given back
 
@@ -64,9 +65,14 @@ _Holder = weakref.ref[Any]
 #: for a batch, is not done) or _CLOSING.  Dict order: oldest pool first.
 _pools: dict[_lateral.Pool, _Holder | _Marker | None] = {}
 
-# No loop runs in a ``with _lock:`` block itself, only in functions called
-# there: CPython 3.13.0 leaves a with block without calling ``__exit__`` (the
-# lock stays held) when a signal handler raises at a loop's jump back in it.
+
+def _locked(fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)`` with ``_lock`` held.  Not a ``with _lock:`` block: a
+    signal handler that raises where such a block acquired the lock but has
+    not yet covered it (right after ``__enter__`` on CPython 3.14, at a
+    loop's jump back on 3.13.0) leaves the lock held, and the next call
+    hangs.  The core's locked_call has no such point."""
+    return _lateral.locked_call(_lock, fn, *args)
 
 
 def _forget_after_fork() -> None:
@@ -91,11 +97,7 @@ def _acquire(max_workers: int, token: object) -> _lateral.Pool:
     """A pool of at least ``max_workers`` threads, busy while ``token`` (the
     call's result list) lives or until :func:`_release`."""
     holder = weakref.ref(token)
-    with _lock:
-        reclaimed = _reclaim()
-        chosen = _idle_pool(max_workers)
-        if chosen is not None:
-            _pools[chosen] = holder
+    reclaimed, chosen = _locked(_lend_idle_pool, max_workers, holder)
     if reclaimed:
         _trim()
     if chosen is not None:
@@ -105,11 +107,22 @@ def _acquire(max_workers: int, token: object) -> _lateral.Pool:
     # thread until its first batch: lost before the table has it, it leaks
     # nothing.
     pool = _lateral.Pool(max(max_workers, _params.default_thread_workers()), "parallel")
-    with _lock:
-        _pools[pool] = holder
+    _locked(_pools.__setitem__, pool, holder)
     log.debug("thread pool opened: up to %d worker threads, started as calls need them",
               pool.max_workers)
     return pool
+
+
+def _lend_idle_pool(max_workers: int,
+                    holder: _Holder) -> tuple[bool, _lateral.Pool | None]:
+    """Reclaim the pools nothing holds, then lend the newest idle one of at
+    least ``max_workers`` threads to ``holder``: (whether any was
+    reclaimed, the pool or None).  Contract: _lock held."""
+    reclaimed = _reclaim()
+    chosen = _idle_pool(max_workers)
+    if chosen is not None:
+        _pools[chosen] = holder
+    return reclaimed, chosen
 
 
 def _reclaim() -> bool:
@@ -137,22 +150,26 @@ def _release(pool: _lateral.Pool, token: object, batch: _lateral.Batch | None) -
     """The call whose result list is ``token`` is done with ``pool``: it
     becomes idle, or stays busy while ``batch`` still runs.  Does nothing if
     the pool is no longer that call's (a second release, or shutdown())."""
-    with _lock:
-        held = _pools.get(pool)
-        if held is None or held is _CLOSING or held() is not token:
-            return
-        if batch is not None and not batch.done:
-            _pools[pool] = weakref.ref(batch)
-            return
-        _pools[pool] = None
-    _trim()
+    if _locked(_mark_released, pool, token, batch):
+        _trim()
+
+
+def _mark_released(pool: _lateral.Pool, token: object, batch: _lateral.Batch | None) -> bool:
+    """The state change of _release; True if the pool became idle.
+    Contract: _lock held."""
+    held = _pools.get(pool)
+    if held is None or held is _CLOSING or held() is not token:
+        return False
+    if batch is not None and not batch.done:
+        _pools[pool] = weakref.ref(batch)
+        return False
+    _pools[pool] = None
+    return True
 
 
 def _trim() -> None:
     """Close the idle pools beyond IDLE_POOLS (the oldest first)."""
-    with _lock:
-        excess = _mark_excess_idle()
-    _close(excess)
+    _close(_locked(_mark_excess_idle))
 
 
 def _mark_excess_idle() -> list[_lateral.Pool]:
@@ -172,24 +189,25 @@ def _close(pools: list[_lateral.Pool]) -> None:
         if not pool.forked:
             pool.close()
             log.debug("thread pool closed")
-        with _lock:
-            if _pools.get(pool) is _CLOSING:
-                del _pools[pool]
+        _locked(_forget_closed, pool)
+
+
+def _forget_closed(pool: _lateral.Pool) -> None:
+    """Contract: _lock held."""
+    if _pools.get(pool) is _CLOSING:
+        del _pools[pool]
 
 
 def busy_pools() -> int:
     """How many pools are lent to a call or still run an abandoned batch."""
-    with _lock:
-        holders = list(_pools.values())
+    holders: list[_Holder | _Marker | None] = _locked(list, _pools.values())
     return sum(held is not None and held is not _CLOSING and not _is_free(held)
                for held in holders)
 
 
 def shutdown() -> None:
     """Close every pool, waiting for the items still running on them."""
-    with _lock:
-        pools = _mark_all_closing()
-    _close(pools)
+    _close(_locked(_mark_all_closing))
 
 
 def _mark_all_closing() -> list[_lateral.Pool]:
