@@ -20,6 +20,7 @@ import site
 import sys
 import sysconfig
 import threading
+import typing
 import warnings
 from types import CodeType, FrameType
 
@@ -120,11 +121,12 @@ def arm(frame: FrameType | None) -> None:
     with _lock:
         if _tool is None and not _start_watching():
             return
+        tool = typing.cast(int, _tool)  # set by _start_watching()
         mon = sys.monitoring  # type: ignore[attr-defined, unused-ignore]
         while frame is not None:
             code = frame.f_code
             if code not in _armed_codes and not is_library_file(code.co_filename):
-                mon.set_local_events(_tool, code, mon.events.LINE)
+                mon.set_local_events(tool, code, mon.events.LINE)
                 _armed_codes[code] = None
             frame = frame.f_back
 
