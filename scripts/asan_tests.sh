@@ -26,7 +26,7 @@ for lib in "$libasan" "$libubsan"; do
     [ -f "$lib" ] || { echo "asan_tests.sh: sanitizer runtime not found ($lib); install gcc's libasan/libubsan" >&2; exit 2; }
 done
 # A build that silently lost the flags would make the whole run meaningless.
-ldd python/_lateral*.so | grep -q libasan || { echo "asan_tests.sh: _lateral was not built with ASan" >&2; exit 2; }
+ldd python/_lateral*.so | grep libasan >/dev/null || { echo "asan_tests.sh: _lateral was not built with ASan" >&2; exit 2; }
 export LD_PRELOAD="$libasan:$libubsan"
 # Python's own arenas hide use-after-free of objects from ASan.
 export PYTHONMALLOC=malloc
