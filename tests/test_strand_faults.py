@@ -110,6 +110,25 @@ def test_redis_record_that_cannot_be_decoded_is_marked_error(redis_url, request)
     assert record["raw_record"] == "{nope"
 
 
+def test_redis_claims_and_outcomes_keep_non_ascii_ids_and_bytes(redis_url, request):
+    # claims and outcomes travel as one JSON text per round trip: ids, values
+    # and a record's raw bytes (not UTF-8 here) must come through unchanged
+    namespace = request.node.name
+    store = strand.RedisStore(redis_url, namespace=namespace)
+    client = redis.Redis.from_url(redis_url)
+    client.hset(f"{namespace}:task:raw", mapping={"record": b"\xff{", "status": "new"})
+    client.xadd(f"{namespace}:queue", {"id": "raw"})
+    writer = strand.StoreTaskWriter(add, store, result_ttl=60)
+    tasks = [writer("t\u00e2che \u2713", "/\\\"\x00", task_id=task_id)
+             for task_id in ("t\u00e2che \u2713 \"/\\ \U0001d11e", "plain")]
+    with strand.StoreTaskReader(store, functions=[add], concurrency=4):
+        assert [task.result(30) for task in tasks] == ["t\u00e2che \u2713/\\\"\x00"] * 2
+    assert client.pttl(f"{namespace}:task:{tasks[0].id}") > 0  # result_ttl reached the script
+    record = store["raw"]
+    assert record["status"] == "error" and record["error_type"] == "BadRecord"
+    assert "not valid JSON" in record["error_message"]
+
+
 def test_redis_password_is_redacted_from_reprs_and_logs(caplog):
     caplog.set_level(logging.WARNING, logger="strand")
     url = f"redis://user:hunter2secret@127.0.0.1:{free_port()}/0"

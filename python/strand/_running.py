@@ -81,15 +81,19 @@ class Watch:
         self._thread: threading.Thread | None = None
         self._closing = False
 
-    def start(self) -> None:
-        """Start the thread if it is not running."""
+    def start(self, deadline=True) -> None:
+        """Start the thread if it is not running; wake it if a new
+        ``deadline`` may be the nearest (a renewal alone waits for the next
+        beat: waking the thread for every claimed task costs a thread switch
+        each)."""
         with self._lock:
             self._closing = False
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name=f"strand-watch-{self._reader.name}")
                 self._thread.start()
-        self._wake.set()  # a new deadline may be the nearest
+        if deadline:
+            self._wake.set()
 
     def close(self) -> None:
         """Let the thread end once no task is running."""

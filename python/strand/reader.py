@@ -283,7 +283,7 @@ class StoreTaskReader(TaskResolver):
         with self._slots:
             self._running[task_id] = running
         if self._renews:
-            self._watch.start()
+            self._watch.start(deadline=False)
         return running
 
     def _execute_claimed(self, running) -> None:

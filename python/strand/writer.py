@@ -280,6 +280,7 @@ class StoreTask(Handle[_R]):
         self.writer = writer
         self.id = task_id
         self.name = f"task {task_id} ({writer.name})"
+        self._finished: dict[str, Any] | None = None  # what done() saw last, for _outcome
 
     @property
     def record(self) -> dict[str, Any]:
@@ -296,7 +297,13 @@ class StoreTask(Handle[_R]):
 
     def done(self) -> bool:
         """True once a reader wrote the outcome back (or it was cancelled)."""
-        return self.status in (COMPLETE, ERROR)
+        record = self.record
+        if record.get("status") not in (COMPLETE, ERROR):
+            return False
+        # result() reads the outcome from it: one read of the store less
+        # (a round trip, with Redis) between the wake-up and the result
+        self._finished = record
+        return True
 
     def cancel(self) -> bool:
         """Cancel the task if no reader claimed it yet: it is marked
@@ -338,7 +345,9 @@ class StoreTask(Handle[_R]):
             pass
 
     def _outcome(self):
-        record = self.record
+        record, self._finished = self._finished, None
+        if record is None:
+            record = self.record
         if record.get("status") == ERROR:
             if record.get("error_type") == "TaskCancelled":
                 return None, CancelledTask(f"{self.name} was cancelled before it ran")
