@@ -13,6 +13,16 @@
 # per version; the exit status is 1 if any version failed, or if one is
 # missing and LATERAL_REQUIRE_ALL_PYTHONS=1.
 set -uo pipefail
+# Started in the background (`&`) by a script, we inherit SIGINT and SIGQUIT
+# ignored (POSIX), and so would every Python below us, which then never sees
+# a KeyboardInterrupt: the suite's Ctrl-C tests need the default action.
+if [ -z "${LATERAL_SIGNALS_RESET:-}" ]; then
+    export LATERAL_SIGNALS_RESET=1
+    exec python3 -c 'import os, signal, sys
+for number in (signal.SIGINT, signal.SIGQUIT):
+    signal.signal(number, signal.SIG_DFL)
+os.execvp("bash", ["bash", *sys.argv[1:]])' "$0" "$@"
+fi
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 chroot_root="${LATERAL_CHROOT:-/tmp/lateral-sid}"
 logs="${LATERAL_CI_LOGS:-/tmp/lateral-ci-logs}"
