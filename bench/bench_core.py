@@ -159,8 +159,8 @@ def child_throughput(lib, pylateral, count):
 def child_makespan(lib, pylateral, count):
     """Makespan of 2,000 sleeping tasks on 100 workers, over the ideal: from
     the first submission until every task has finished.  Opening and closing
-    the pool are timed apart (ours starts its threads when the pool opens;
-    ThreadPoolExecutor starts them during the first submissions)."""
+    the pool are timed apart (both pools start their threads during the
+    first submissions)."""
     if lib == TPE:
         phases = phased_tpe_run(sleep_task, MAKESPAN_TASKS, MAKESPAN_WORKERS)
     else:
