@@ -8,7 +8,8 @@ One run measures this project's ``pylateral``, the standard library's
 1. throughput of fire-and-forget no-op tasks;
 2. makespan of 2,000 ``time.sleep(0.01)`` tasks on 100 workers, over the ideal;
 3. memory per queued task with a large backlog;
-4. submit-to-task-start latency on a warm, idle pool.
+4. submit-to-task-start latency on a warm, idle pool;
+5. the cost of a short-lived pool: open, one task, close.
 
 Every measurement runs in a fresh subprocess, so one library's heap and
 threads never disturb another's figures, and so the published pylateral
@@ -48,6 +49,7 @@ THROUGHPUT = "throughput"
 MAKESPAN = "makespan"
 MEMORY = "memory per queued task"
 LATENCY = "latency"
+OPEN_CLOSE = "open, one task, close"
 
 CHILD_TIMEOUT_S = 900
 THROUGHPUT_WORKERS = 8
@@ -57,6 +59,8 @@ MAKESPAN_TASKS = 2000
 MAKESPAN_SLEEP_S = 0.01
 LATENCY_PAUSE_S = 0.001
 LATENCY_WARMUP = 50
+OPEN_CLOSE_WORKERS = 8
+OPEN_CLOSE_WARMUP = 5
 
 # (full, quick) sizes.  The slow peers get fewer tasks; rates are compared.
 SIZES = {
@@ -69,6 +73,7 @@ SIZES = {
     # a fifth of the count gives the same per-task figure in a fifth the time.
     "memory_published": (200_000, 20_000),
     "latency_samples": (2000, 200),
+    "open_close_cycles": (300, 30),
 }
 
 
@@ -159,8 +164,8 @@ def child_throughput(lib, pylateral, count):
 def child_makespan(lib, pylateral, count):
     """Makespan of 2,000 sleeping tasks on 100 workers, over the ideal: from
     the first submission until every task has finished.  Opening and closing
-    the pool are timed apart (ours starts its threads when the pool opens;
-    ThreadPoolExecutor starts them during the first submissions)."""
+    the pool are timed apart (both pools start their threads during the
+    first submissions)."""
     if lib == TPE:
         phases = phased_tpe_run(sleep_task, MAKESPAN_TASKS, MAKESPAN_WORKERS)
     else:
@@ -252,7 +257,7 @@ def queued_growth_tpe(backlog, count, with_arg):
 
 
 def child_latency(lib, pylateral, samples):
-    """Median and p90 of submit-to-start latency on a warm, idle pool."""
+    """Median, p90 and p99 of submit-to-start latency on a warm, idle pool."""
     starts = [0.0] * (samples + LATENCY_WARMUP)
     started = threading.Event()
 
@@ -271,7 +276,8 @@ def child_latency(lib, pylateral, samples):
             latencies = sample_latencies(task, starts, started)
     latencies = latencies[LATENCY_WARMUP:]
     return {"count": len(latencies), "median_us": 1e6 * statistics.median(latencies),
-            "p90_us": 1e6 * percentile(latencies, 0.9)}
+            "p90_us": 1e6 * percentile(latencies, 0.9),
+            "p99_us": 1e6 * percentile(latencies, 0.99)}
 
 
 def sample_latencies(submit, starts, started):
@@ -286,6 +292,31 @@ def sample_latencies(submit, starts, started):
         latencies.append(starts[i] - t0)
         time.sleep(LATENCY_PAUSE_S)  # let the pool go idle again
     return latencies
+
+
+def child_open_close(lib, pylateral, cycles):
+    """Median time of a short-lived pool of 8 workers: open it, run one
+    no-op task in it, close it (waiting for its threads)."""
+    if lib == TPE:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def cycle():
+            with ThreadPoolExecutor(max_workers=OPEN_CLOSE_WORKERS) as executor:
+                executor.submit(noop)
+    else:
+        task = pylateral.task(noop)
+
+        def cycle():
+            with pylateral.task_pool(max_workers=OPEN_CLOSE_WORKERS):
+                task()
+    seconds = []
+    for _ in range(cycles + OPEN_CLOSE_WARMUP):
+        t0 = time.perf_counter()
+        cycle()
+        seconds.append(time.perf_counter() - t0)
+    seconds = seconds[OPEN_CLOSE_WARMUP:]
+    return {"count": cycles, "median_us": 1e6 * statistics.median(seconds),
+            "p90_us": 1e6 * percentile(seconds, 0.9)}
 
 
 def percentile(values, fraction):
@@ -307,6 +338,8 @@ def run_child(spec):
         result = child_memory(lib, pylateral, count, spec["with_arg"])
     elif kind == LATENCY:
         result = child_latency(lib, pylateral, count)
+    elif kind == OPEN_CLOSE:
+        result = child_open_close(lib, pylateral, count)
     else:
         raise ValueError(f"unknown measurement kind {kind!r}")
     if pylateral is not None:
@@ -375,6 +408,9 @@ def plan(sizes):
     for lib in LIBS:
         spec = {"kind": LATENCY, "lib": lib, "count": sizes["latency_samples"]}
         yield (LATENCY, lib), spec, min, "median_us"
+    for lib in LIBS:
+        spec = {"kind": OPEN_CLOSE, "lib": lib, "count": sizes["open_close_cycles"]}
+        yield (OPEN_CLOSE, lib), spec, min, "median_us"
 
 
 def run_all(sizes, published_dir):
@@ -454,7 +490,7 @@ def ratio(a, b):
 def build_rows(figures):
     """Every table row, in measurement order."""
     return (throughput_rows(figures) + makespan_rows(figures)
-            + memory_rows(figures) + latency_rows(figures))
+            + memory_rows(figures) + latency_rows(figures) + open_close_rows(figures))
 
 
 def throughput_rows(figures):
@@ -479,19 +515,14 @@ def makespan_rows(figures):
     """Row of measurement 2."""
     fmt = lambda v: f"{v:.3f}"
     ours = value_of(figures, (MAKESPAN, OURS))
-    def detail(lib, name, fmt_detail):
-        entry = figures.get((MAKESPAN, lib))
-        if entry is None or "error" in entry or name not in entry:
-            return cell(figures, (MAKESPAN, lib), fmt)
-        return fmt_detail(entry[name])
     ms = lambda v: f"{v:.1f}"
     return [Row("2 makespan, 2,000 x sleep(10 ms), 100 workers (/ 0.2 s ideal)",
                 [cell(figures, (MAKESPAN, lib), fmt) for lib in LIBS],
                 "<= 1.05", check(ours, "<=", 1.05)),
             Row("  same, counting pool open + close (/ 0.2 s)",
-                [detail(lib, "whole_ratio", fmt) for lib in LIBS], "(report)"),
-            Row("  pool open (ms)", [detail(lib, "open_ms", ms) for lib in LIBS], "(report)"),
-            Row("  pool close (ms)", [detail(lib, "close_ms", ms) for lib in LIBS], "(report)")]
+                detail_cells(figures, MAKESPAN, "whole_ratio", fmt), "(report)"),
+            Row("  pool open (ms)", detail_cells(figures, MAKESPAN, "open_ms", ms), "(report)"),
+            Row("  pool close (ms)", detail_cells(figures, MAKESPAN, "close_ms", ms), "(report)")]
 
 
 def memory_rows(figures):
@@ -506,17 +537,67 @@ def memory_rows(figures):
                 "(report)")]
 
 
+def run_figure(figures, key, name):
+    """Figure ``name`` of the run chosen for ``key``, or None."""
+    entry = figures.get(key)
+    return None if entry is None or "error" in entry else entry.get(name)
+
+
+def detail_cells(figures, kind, name, fmt):
+    """Cells of figure ``name`` of the chosen run of each library."""
+    def text(lib):
+        if (kind, lib) not in figures:
+            return "unavailable"
+        value = run_figure(figures, (kind, lib), name)
+        return "error" if value is None else fmt(value)
+    return [text(lib) for lib in LIBS]
+
+
+def paired_ratio(figures, kind, name):
+    """Median over the repeats of ours / ThreadPoolExecutor for figure
+    ``name``, each repeat's two runs taken close together in time (the
+    libraries are interleaved), so a change of load hits both; None if no
+    repeat has both."""
+    ours, tpe = figures.get((kind, OURS)), figures.get((kind, TPE))
+    if ours is None or tpe is None:
+        return None
+    ratios = [a[name] / b[name] for a, b in zip(ours["runs"], tpe["runs"])
+              if "error" not in a and "error" not in b and b[name] > 0]
+    return statistics.median(ratios) if ratios else None
+
+
+def ratio_row(title, r, target):
+    """A row of ours / ThreadPoolExecutor against an at-most target."""
+    return Row(title, ["error" if r is None else f"{r:.2f}x", "", ""],
+               f"<= {target}x", check(r, "<=", target))
+
+
 def latency_rows(figures):
-    """Rows of measurement 4: median (with target) and p90."""
+    """Rows of measurement 4: median and p99 (each with targets, and over
+    ThreadPoolExecutor's in the same run), p90."""
     fmt = lambda v: f"{v:.1f}"
     ours = value_of(figures, (LATENCY, OURS))
-    p90 = [("error" if "error" in figures[(LATENCY, lib)] else
-            fmt(figures[(LATENCY, lib)]["p90_us"]))
-           if (LATENCY, lib) in figures else "unavailable" for lib in LIBS]
+    ours_p99 = run_figure(figures, (LATENCY, OURS), "p99_us")
     return [Row("4 latency, submit to task start, idle pool: median (us)",
                 [cell(figures, (LATENCY, lib), fmt) for lib in LIBS],
                 "<= 15", check(ours, "<=", 15)),
-            Row("  latency p90 (us)", p90, "(report)")]
+            ratio_row("  latency median, ours / ThreadPoolExecutor",
+                      paired_ratio(figures, LATENCY, "median_us"), 0.5),
+            Row("  latency p99 (us)", detail_cells(figures, LATENCY, "p99_us", fmt),
+                "<= 60", check(ours_p99, "<=", 60)),
+            ratio_row("  latency p99, ours / ThreadPoolExecutor",
+                      paired_ratio(figures, LATENCY, "p99_us"), 0.5),
+            Row("  latency p90 (us)", detail_cells(figures, LATENCY, "p90_us", fmt),
+                "(report)")]
+
+
+def open_close_rows(figures):
+    """Rows of measurement 5: median time of one short-lived pool."""
+    fmt = lambda v: f"{v:.0f}"
+    return [Row("5 open, one no-op task, close, 8 workers: median (us)",
+                [cell(figures, (OPEN_CLOSE, lib), fmt) for lib in LIBS], "(report)"),
+            ratio_row("  open, one task, close, ours / ThreadPoolExecutor",
+                      paired_ratio(figures, OPEN_CLOSE, "median_us"), 1.0)]
 
 
 TABLE_HEADER = ("measurement", LIB_TITLES[OURS], LIB_TITLES[TPE],
@@ -545,7 +626,7 @@ def print_details(figures):
         runs = ", ".join(r["error"] if "error" in r else f"{r[figure_name(key)]:.4g}"
                          for r in entry["runs"])
         count = entry.get("count")
-        unit = "samples" if key[0] == LATENCY else "tasks"
+        unit = {LATENCY: "samples", OPEN_CLOSE: "cycles"}.get(key[0], "tasks")
         suffix = f" [{count:,} {unit}]" if count else ""
         shown = "error" if "error" in entry else f"{entry['value']:.4g}*"
         print(f"  {key_title(key)}{suffix}: {shown}  runs: {runs}")
@@ -562,7 +643,7 @@ def print_modules(figures):
 def figure_name(key):
     """Name of the per-run figure that measurement ``key`` combines."""
     return {THROUGHPUT: "rate", MAKESPAN: "ratio", MEMORY: "per_task",
-            LATENCY: "median_us"}[key[0]]
+            LATENCY: "median_us", OPEN_CLOSE: "median_us"}[key[0]]
 
 
 def print_environment(label):

@@ -333,9 +333,12 @@ class PylateralDriver(Driver):
         ``pool.errors``, and the re-armed pool runs later tasks."""
         after = []
         with pylateral.task_pool(max_workers=TASK_WORKERS) as pool:
-            for token in range(RAISING_TASKS):
-                fail_task(token)
+            # The first error is raised by the next task call or join(),
+            # whichever comes after it: a slow submission loop (threads
+            # started on demand, valgrind) can see it at a call.
             try:
+                for token in range(RAISING_TASKS):
+                    fail_task(token)
                 pylateral.join()
                 raised = None
             except SoakFailure as exc:

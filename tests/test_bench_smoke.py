@@ -14,7 +14,8 @@ import pytest
 
 BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                      "bench", "bench_core.py")
-MEASUREMENT_NAMES = ("throughput", "makespan", "memory per queued task", "latency")
+MEASUREMENT_NAMES = ("throughput", "makespan", "memory per queued task", "latency",
+                     "open, one task, close")
 MEASURED_LIBRARIES = ("pylateral (ours)", "ThreadPoolExecutor")
 
 

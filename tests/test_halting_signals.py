@@ -226,6 +226,7 @@ def test_an_interruption_anywhere_in_task_pool_leaves_no_thread(injected_task_po
 
 
 PYLATERAL_ALARMS = CHILD_PRELUDE + """
+import math
 import random
 import pylateral
 
@@ -247,8 +248,11 @@ for _ in range(300):
     counts["tries"] += 1
     try:
         try:
-            # Mostly while the pool starts its threads, sometimes later.
-            signal.setitimer(signal.ITIMER_REAL, random.uniform(0.00002, 0.003))
+            # Mostly while the pool opens and starts its thread, sometimes
+            # later: log-uniform from 20 us to 3 ms, so that as many land
+            # in a pool that opens and closes in 100 us as in a slow one.
+            delay = math.exp(random.uniform(math.log(0.00002), math.log(0.003)))
+            signal.setitimer(signal.ITIMER_REAL, delay)
             with pylateral.task_pool(max_workers=4):
                 noop()
         finally:

@@ -242,7 +242,7 @@ def test_pylateral_logs_open_and_close_at_debug(caplog):
         task()
         task()
     assert messages(caplog, "pylateral", logging.DEBUG) == [
-        "task pool opened: 3 worker threads started",
+        "task pool opened: up to 3 worker threads",
         "task pool closed: 2 tasks run or dropped"]
 
 

@@ -52,15 +52,16 @@ class TaskPool:
         _close_abandoned_pool()
         self._core = None
         try:
-            # Eager: an ETL job sized its pool for a burst of work; starting
-            # every thread now keeps thread start-up out of the burst.
+            # Threads start on demand (a task queued while no worker is
+            # idle starts one, up to max_workers), as ThreadPoolExecutor's
+            # do: a pool that runs a few tasks starts a few threads.
             self._core = _lateral.Pool(self._max_workers, "pylateral", self._block,
-                                       not self._enabled, eager=True,
+                                       not self._enabled,
                                        halt_on_error=self._halt_on_error)
             _owner = weakref.ref(self)
             _lateral.set_current_pool(self._core)
             if self._enabled:
-                log.debug("task pool opened: %d worker threads started", self._max_workers)
+                log.debug("task pool opened: up to %d worker threads", self._max_workers)
             else:
                 log.debug("task pool opened, disabled: tasks run inline")
             self._reporting = True
