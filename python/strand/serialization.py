@@ -13,7 +13,7 @@ import json
 import pickle
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, overload
 
 import cloudpickle
 
@@ -90,6 +90,21 @@ register_serializer(Serializer("json", lambda v: json_dumps(v).encode("utf-8"),
 register_serializer(Serializer("pickle", pickle.dumps, pickle.loads))
 register_serializer(Serializer("dill", _dill_dumps, _dill_loads))
 register_serializer(Serializer("cloudpickle", cloudpickle.dumps, pickle.loads))
+
+
+@overload
+def get_serializer(spec: str | Serializer) -> Serializer:
+    ...
+
+
+@overload
+def get_serializer(spec: None) -> None:
+    ...
+
+
+@overload
+def get_serializer(spec: str | Serializer | None) -> Serializer | None:
+    ...
 
 
 def get_serializer(spec: str | Serializer | None) -> Serializer | None:

@@ -38,7 +38,8 @@ class WakeChannel:
         self._sender: socket.socket | None = None
         self._pid: int  # set with _sender
         self._lock = threading.Lock()
-        self._listing: dict[str, tuple[int, tuple[str, ...]]] = {}  # kind -> (directory mtime, socket paths)
+        # kind -> (directory mtime, socket paths)
+        self._listing: dict[str, tuple[int, tuple[str, ...]]] = {}
 
     def listen(self, kind: str) -> "Listener":
         """A :class:`Listener` of ``kind`` wake-ups (bound at once: a wake-up

@@ -221,7 +221,8 @@ def _redis_module() -> ModuleType:
         import redis
     except ImportError:
         raise ImportError("RedisStore needs the redis client library: pip install redis") from None
-    return redis
+    module: ModuleType = redis  # Any when redis (an optional dependency) is not installed
+    return module
 
 
 def redact(url: str) -> str:

@@ -319,8 +319,9 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
             conn.execute(f"DELETE FROM {self.table} WHERE expires <= ?", (now,))
 
     def _next_due(self) -> float | None:
-        row: tuple[float | None] = self._conn().execute(f"SELECT MIN(not_before) FROM {self.table} WHERE "
-                                   "status = 'new' AND not_before IS NOT NULL").fetchone()
+        row: tuple[float | None] = self._conn().execute(
+            f"SELECT MIN(not_before) FROM {self.table} WHERE status = 'new' AND "
+            "not_before IS NOT NULL").fetchone()
         return row[0]
 
     def renew_task(self, key: str, token: str, lease: float | None = None) -> bool:
