@@ -4,7 +4,14 @@ import collections
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .stores._records import Record
+
+if TYPE_CHECKING:
+    from .process import ProcessTaskHandle
+    from .reader import StoreTaskReader
 
 log = logging.getLogger("strand")
 
@@ -17,15 +24,17 @@ class Running:
     __slots__ = ("task_id", "token", "record", "name", "deadline", "time_limit", "started",
                  "process", "timed_out", "_settled", "_lock")
 
-    def __init__(self, task_id, record, token, time_limit) -> None:
+    def __init__(self, task_id: str, record: Record, token: str,
+                 time_limit: float | None) -> None:
         self.task_id = task_id
         self.record = record
         self.token = token
-        self.name = record.get("name") if isinstance(record.get("name"), str) else "?"
+        name = record.get("name")
+        self.name = name if isinstance(name, str) else "?"
         self.started: float | None = None
         self.time_limit = time_limit
-        self.deadline = None
-        self.process = None
+        self.deadline: float | None = None
+        self.process: ProcessTaskHandle[Any] | None = None
         self.timed_out = False
         self._settled = False
         self._lock = threading.Lock()
@@ -38,7 +47,7 @@ class Running:
             self.deadline = self.started + self.time_limit
 
     @property
-    def settled(self):
+    def settled(self) -> bool:
         """True once the outcome is being written (or was)."""
         return self._settled
 
@@ -54,11 +63,11 @@ class Running:
 class Backoff:
     """Pauses between attempts: ``first`` doubling up to ``ceiling``."""
 
-    def __init__(self, first, ceiling) -> None:
+    def __init__(self, first: float, ceiling: float) -> None:
         self.first, self.ceiling = first, ceiling
         self.current = first
 
-    def next(self):
+    def next(self) -> float:
         """The pause to take now (the next one is longer)."""
         delay = self.current
         self.current = min(self.current * 2, self.ceiling)
@@ -74,14 +83,14 @@ class Watch:
     that need it: every third of the lease it renews all the reader's claims
     in one call, and it ends the tasks that outlive their time limit."""
 
-    def __init__(self, reader) -> None:
+    def __init__(self, reader: "StoreTaskReader") -> None:
         self._reader = reader
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closing = False
 
-    def start(self, deadline=True) -> None:
+    def start(self, deadline: bool = True) -> None:
         """Start the thread if it is not running; wake it if a new
         ``deadline`` may be the nearest (a renewal alone waits for the next
         beat: waking the thread for every claimed task costs a thread switch
@@ -136,9 +145,9 @@ class Finisher:
     #: The most outcomes written in one call.
     BATCH = 64
 
-    def __init__(self, write) -> None:
+    def __init__(self, write: Callable[[Sequence[tuple[Running, Record]]], None]) -> None:
         self._write = write
-        self._pending: collections.deque[Any] = collections.deque()
+        self._pending: collections.deque[tuple[Running, Record]] = collections.deque()
         self._ready = threading.Condition(threading.Lock())
         self._closing = False
         self._writing = False
@@ -146,7 +155,7 @@ class Finisher:
                                         name="strand-finisher")
         self._thread.start()
 
-    def put(self, running, fields, alone=False) -> bool:
+    def put(self, running: Running, fields: Record, alone: bool = False) -> bool:
         """Queue the outcome of ``running``; False if the caller should
         write it itself: the finisher has ended, or the task ran ``alone``
         (no other task of the reader runs) while the finisher is idle -- a

@@ -20,6 +20,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, MutableMapping
+from types import FrameType
+from typing import Any, TypeAlias
 
 import _lateral_progress
 
@@ -28,14 +31,18 @@ from .handles import COMPLETE, ERROR
 from .reader import StoreTaskReader
 from .registry import TaskRegistry, registry
 from .stores import open_store, task_queue
+from .stores._records import TaskQueue
 
 log = logging.getLogger("strand")
 
 #: Exit status when the command could not do its work (a usage error is 2).
 FAILED = 1
 
+# What signal.signal returns: the handler it replaced.
+_SignalHandler: TypeAlias = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
-def main(argv=None):
+
+def main(argv: list[str] | None = None) -> int:
     """Run the ``strand`` command with ``argv`` (default: ``sys.argv[1:]``);
     returns the exit status."""
     parser = _parser()
@@ -44,7 +51,8 @@ def main(argv=None):
         parser.print_help(sys.stderr)
         return 2
     try:
-        return options.run(options)
+        status: int = options.run(options)
+        return status
     except _Failure as exc:
         print(f"strand {options.command}: {exc}", file=sys.stderr)
         return FAILED
@@ -54,7 +62,7 @@ class _Failure(Exception):
     """A command could not do its work; the message says why."""
 
 
-def _parser():
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="strand", description="Run and manage the tasks "
                                      "of a strand store (an SQLite file or a redis:// URL).")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -105,12 +113,12 @@ def _parser():
     return parser
 
 
-def _store_argument(parser) -> None:
+def _store_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", metavar="STORE", help="an SQLite file path, or a redis:// "
                         "URL (?namespace=NAME for another namespace than 'strand')")
 
 
-def _positive_int(text):
+def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -120,7 +128,7 @@ def _positive_int(text):
     return value
 
 
-def _positive_float(text):
+def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -130,7 +138,7 @@ def _positive_float(text):
     return value
 
 
-def _open(location):
+def _open(location: str) -> tuple[MutableMapping[str, Any], TaskQueue]:
     try:
         store = open_store(location)
     except Exception as exc:
@@ -140,7 +148,7 @@ def _open(location):
 
 # --- worker ------------------------------------------------------------------------
 
-def _worker(options):
+def _worker(options: argparse.Namespace) -> int:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     log.setLevel(options.log_level)
     secret = _secret(options.secret_env)
@@ -184,14 +192,14 @@ _PROGRESS: dict[str, _lateral_progress.ProgressOption] = {"auto": True, "never":
              _lateral_progress.LINES: _lateral_progress.LINES}
 
 
-def _on_signals(event):
-    previous = {}
+def _on_signals(event: threading.Event) -> dict[signal.Signals, _SignalHandler]:
+    previous: dict[signal.Signals, _SignalHandler] = {}
     for signum in (signal.SIGTERM, signal.SIGINT):
         previous[signum] = signal.signal(signum, lambda *_: event.set())
     return previous
 
 
-def _secret(name):
+def _secret(name: str | None) -> str | None:
     if name is None:
         return None
     value = os.environ.get(name)
@@ -200,7 +208,7 @@ def _secret(name):
     return value
 
 
-def _functions(modules):
+def _functions(modules: list[str]) -> TaskRegistry:
     """strand.registry plus every function defined in ``modules`` (and the
     functions of the Taskrunners that ``@as_task`` left there)."""
     functions = TaskRegistry(registry)
@@ -220,7 +228,7 @@ def _functions(modules):
 
 # --- info, retry, purge ------------------------------------------------------------
 
-def _info(options) -> int:
+def _info(options: argparse.Namespace) -> int:
     store, queue = _open(options.store)
     counts, errors = _admin(queue, "counts")(), _admin(queue, "errors")(options.errors)
     print(f"{store!r}")
@@ -239,7 +247,7 @@ def _info(options) -> int:
     return 0
 
 
-def _retry(options):
+def _retry(options: argparse.Namespace) -> int:
     if not options.task_ids and not options.all:
         raise _Failure("name the tasks to retry, or pass --all")
     _, queue = _open(options.store)
@@ -251,7 +259,7 @@ def _retry(options):
     return 0 if len(requeued) == len(ids) else FAILED
 
 
-def _purge(options) -> int:
+def _purge(options: argparse.Namespace) -> int:
     _, queue = _open(options.store)
     before = None if options.older_than is None else time.time() - options.older_than
     deleted = _admin(queue, "purge")(tuple(options.status or (COMPLETE, ERROR)), before)
@@ -259,12 +267,12 @@ def _purge(options) -> int:
     return 0
 
 
-def _admin(queue, name):
-    operation = getattr(queue, name, None)
+def _admin(queue: TaskQueue, name: str) -> Callable[..., Any]:
+    operation: Callable[..., Any] | None = getattr(queue, name, None)
     if operation is None:
         raise _Failure(f"{queue!r} does not support {name}")
 
-    def run(*args):
+    def run(*args: Any) -> Any:
         try:
             return operation(*args)
         except Exception as exc:
@@ -272,6 +280,6 @@ def _admin(queue, name):
     return run
 
 
-def _one_line(text):
+def _one_line(text: object) -> str:
     text = " ".join(str(text or "").split())
     return text if len(text) <= 120 else text[:117] + "..."

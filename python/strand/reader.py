@@ -4,8 +4,8 @@ import multiprocessing
 import os
 import socket
 import threading
-from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, TypeAlias, TypeVar, cast, overload
 import time
 import traceback
 import uuid
@@ -21,13 +21,14 @@ from .handles import COMPLETE, NEW, status_fields
 from .registry import Functions, TaskRegistry, registry
 from .serialization import secret_key
 from .stores import open_store, task_queue
-from .stores._records import error_fields
+from .stores._records import Claim, Record, error_fields
 from .stores.mapping import MappingTaskQueue
 from .writer import result_signature
 
 log = _lateral_progress.package_logger("strand")
 
-_listening: weakref.WeakSet[Any] = weakref.WeakSet()
+_listening: weakref.WeakSet["StoreTaskReader"] = weakref.WeakSet()
+_T = TypeVar("_T")
 
 #: error_type of a task that ran longer than its ``time_limit``.
 TIME_LIMIT = "TimeLimitExceeded"
@@ -35,6 +36,9 @@ TIME_LIMIT = "TimeLimitExceeded"
 # How a run_in='process' task's child is started.
 _PROCESS_START = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() \
     else None
+
+# What StoreTaskReader._finish_batch calls: a store's finish_tasks.
+_FinishTasks: TypeAlias = Callable[[list[tuple[str, str, Record]]], list[bool]]
 
 # What a retried task's record keeps of its failures.
 _RETRY_FIELDS = ("failures", "last_error_type", "last_error_message", "last_error")
@@ -121,7 +125,8 @@ class StoreTaskReader(TaskResolver):
                                      _positive(max_poll_interval, "max_poll_interval"))
         self.max_reconnect_interval = max(
             self.max_poll_interval, _positive(max_reconnect_interval, "max_reconnect_interval"))
-        self._connection_errors = tuple(getattr(self._queue, "connection_errors", ()))
+        self._connection_errors: tuple[type[BaseException], ...] = tuple(
+            getattr(self._queue, "connection_errors", ()))
         self._unreachable_since: float | None = None
         self._outage_lock = threading.Lock()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -130,7 +135,7 @@ class StoreTaskReader(TaskResolver):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: _lateral.Pool | None = None
-        self._running: dict[Any, Any] = {}
+        self._running: dict[str, Running] = {}
         self._slots = threading.Condition(threading.Lock())
         self._watch = Watch(self)
         self._finisher: Finisher | None = None
@@ -172,7 +177,7 @@ class StoreTaskReader(TaskResolver):
         self._stop.set()
         with self._slots:
             self._slots.notify_all()
-        wake = getattr(self._queue, "wake_readers", None)
+        wake: Callable[[], object] | None = getattr(self._queue, "wake_readers", None)
         if wake is not None and self.listening:
             wake()  # a reader blocked in the store looks at its stop event now
         thread = self._thread
@@ -198,7 +203,7 @@ class StoreTaskReader(TaskResolver):
             log.debug("strand: reader %s stopped (%d complete, %d failed)", self.name,
                       self.completed, self.failed)
 
-    def _drain(self, deadline) -> bool:
+    def _drain(self, deadline: float | None) -> bool:
         """Wait for the running tasks (up to ``deadline``); True if none is left."""
         with self._slots:
             while self._running:
@@ -216,7 +221,7 @@ class StoreTaskReader(TaskResolver):
         return False
 
     def _forget(self) -> None:
-        forget = getattr(self._queue, "forget_reader", None)
+        forget: Callable[[str], object] | None = getattr(self._queue, "forget_reader", None)
         if forget is not None:
             try:
                 forget(self.name)
@@ -246,7 +251,7 @@ class StoreTaskReader(TaskResolver):
             if claims:
                 self._start(claims)
 
-    def _free_slots(self):
+    def _free_slots(self) -> int:
         """Wait until a slot is free (or the reader stops); the free count.
         A slot is a pool thread or a place in the pool's queue (``prefetch``):
         a task claimed ahead starts as soon as a thread is free."""
@@ -256,8 +261,8 @@ class StoreTaskReader(TaskResolver):
                 self._slots.wait()
             return 0 if self._stop.is_set() else capacity - len(self._running)
 
-    def _claim(self, count, idle):
-        claim_tasks = getattr(self._queue, "claim_tasks", None)
+    def _claim(self, count: int, idle: Backoff) -> list[Claim]:
+        claim_tasks: Callable[..., list[Claim]] | None = getattr(self._queue, "claim_tasks", None)
         if claim_tasks is not None:
             wait = min(self.max_poll_interval, _MAX_BLOCK)
             return claim_tasks(self.name, self.lease, count, wait=wait, stop=self._stop)
@@ -269,7 +274,7 @@ class StoreTaskReader(TaskResolver):
         self._stop.wait(idle.next())
         return []
 
-    def _start(self, claims) -> None:
+    def _start(self, claims: Sequence[Claim]) -> None:
         """Run the claimed tasks: one batch of the reader's pool for all."""
         runnings = [self._register(claim) for claim in claims]
         pool = self._pool
@@ -277,7 +282,7 @@ class StoreTaskReader(TaskResolver):
             pool = self._pool = _lateral.Pool(self.concurrency, "strand-reader")
         pool.map(self._execute_claimed, runnings, unpack=False, stop_on_error=False)
 
-    def _register(self, claim):
+    def _register(self, claim: Claim) -> Running:
         task_id, record, token = claim
         running = Running(task_id, record, token, _time_limit(record))
         with self._slots:
@@ -286,17 +291,18 @@ class StoreTaskReader(TaskResolver):
             self._watch.start(deadline=False)
         return running
 
-    def _execute_claimed(self, running) -> None:
+    def _execute_claimed(self, running: Running) -> None:
         """A pool thread's call for a task the listening reader claimed."""
         if self._stop.is_set() and self._give_back(running):
             self._release(running)  # claimed ahead, not started: another reader runs it
             return
         self._execute(running)
 
-    def _execute(self, running) -> None:
+    def _execute(self, running: Running) -> None:
         running.begin()
         if running.deadline is not None:
             self._watch.start()  # the watch thread wakes for the new deadline
+        fields: Record | None
         try:
             fields = self._run(running)
         except BaseException:
@@ -314,8 +320,8 @@ class StoreTaskReader(TaskResolver):
                      "was dropped", running.task_id, running.name)
         self._release(running)
 
-    def _give_back(self, running):
-        release_task = getattr(self._queue, "release_task", None)
+    def _give_back(self, running: Running) -> bool:
+        release_task: Callable[[str, str], bool] | None = getattr(self._queue, "release_task", None)
         if release_task is None:
             return False
         try:
@@ -324,18 +330,18 @@ class StoreTaskReader(TaskResolver):
             log.debug("strand: could not give task %s back: %s", running.task_id, exc)
             return False
 
-    def _release(self, running) -> None:
+    def _release(self, running: Running) -> None:
         with self._slots:
             self._running.pop(running.task_id, None)
             self._slots.notify_all()
         if not self.listening:
             self._watch.close()
 
-    def _finish_batch(self, batch) -> None:
+    def _finish_batch(self, batch: Sequence[tuple[Running, Record]]) -> None:
         """The finisher's call: write ``batch`` (``(running, fields)`` pairs)
         in one call of the store when it can, then release the slots."""
         try:
-            finish_tasks = getattr(self._queue, "finish_tasks", None)
+            finish_tasks: _FinishTasks | None = getattr(self._queue, "finish_tasks", None)
             if len(batch) > 1 and finish_tasks is not None:
                 self._finish_together(finish_tasks, batch)
             else:
@@ -345,7 +351,8 @@ class StoreTaskReader(TaskResolver):
             for running, _ in batch:
                 self._release(running)
 
-    def _finish_together(self, finish_tasks, batch) -> None:
+    def _finish_together(self, finish_tasks: "_FinishTasks",
+                         batch: Sequence[tuple[Running, Record]]) -> None:
         outcomes = [(running.task_id, running.token, fields) for running, fields in batch]
         try:
             written = self._retried(lambda: finish_tasks(outcomes))
@@ -360,14 +367,14 @@ class StoreTaskReader(TaskResolver):
         for (running, fields), done in zip(batch, written):
             self._written(running, fields, done)
 
-    def running_tasks(self) -> list[Any]:
+    def running_tasks(self) -> list[Running]:
         """The tasks this reader runs now (a list of ``Running``)."""
         with self._slots:
             return list(self._running.values())
 
     # --- an unreachable store ----------------------------------------------
 
-    def _unreachable(self, exc) -> None:
+    def _unreachable(self, exc: BaseException) -> None:
         with self._outage_lock:
             if self._unreachable_since is not None:
                 return
@@ -405,7 +412,7 @@ class StoreTaskReader(TaskResolver):
             count += 1
         return count
 
-    def _run(self, running):
+    def _run(self, running: Running) -> Record:
         task_id, record = running.task_id, running.record
         try:
             func = self._resolve(task_id, record)
@@ -423,13 +430,14 @@ class StoreTaskReader(TaskResolver):
                 result = func(*args, **kwargs)
             if is_one_shot(result):
                 result = list(result)  # a generator cannot be stored; its items can
-            fields = {**status_fields(COMPLETE), "finished": time.time(),
+            fields: Record = {**status_fields(COMPLETE), "finished": time.time(),
                       **self._encode_result(task_id, record, result)}
         except Exception as exc:
             return self._failure(running, exc)
         return self._expiring(record, self._counted(record, fields))
 
-    def _run_in_process(self, running, func, args, kwargs):
+    def _run_in_process(self, running: Running, func: Callable[..., Any], args: list[Any],
+                        kwargs: dict[str, Any]) -> Any:
         from .process import MultiprocessTaskrunner
         # not fork: the reader has threads (a lock one of them holds would
         # stay held in the child); the forkserver forks from a clean process
@@ -439,7 +447,7 @@ class StoreTaskReader(TaskResolver):
             handle.process.kill()
         return handle.result()
 
-    def _failure(self, running, exc):
+    def _failure(self, running: Running, exc: Exception) -> Record:
         """The outcome of a failed run: queued again while retries are left."""
         record = running.record
         retries, delay = _job_options(record)[:2]
@@ -459,18 +467,18 @@ class StoreTaskReader(TaskResolver):
         return self._expiring(record, fields)
 
     @staticmethod
-    def _counted(record, fields):
+    def _counted(record: Mapping[str, Any], fields: Record) -> Record:
         """A success after failures keeps their count and the last error."""
         if not _count(record.get("failures")):
             return fields
         return {**fields, **{name: record.get(name) for name in _RETRY_FIELDS}}
 
     @staticmethod
-    def _expiring(record, fields):
+    def _expiring(record: Mapping[str, Any], fields: Record) -> Record:
         ttl = _job_options(record)[3]
         return fields if ttl is None else {**fields, "expires": fields["finished"] + ttl}
 
-    def time_out(self, running) -> None:
+    def time_out(self, running: Running) -> None:
         """``running`` outlived its time limit: mark it ``error`` now (a
         process task is killed; a thread cannot be stopped from outside, so
         it is left to return, and what it returns is dropped)."""
@@ -494,7 +502,8 @@ class StoreTaskReader(TaskResolver):
             return
         claims = [(task_id, task.token) for task_id, task in running.items()]
         try:
-            renew_tasks = getattr(self._queue, "renew_tasks", None)
+            renew_tasks: Callable[..., list[str]] | None = getattr(self._queue, "renew_tasks",
+                                                                  None)
             if renew_tasks is not None:
                 lost = renew_tasks(claims, self.lease, reader=self.name)
             else:
@@ -511,31 +520,32 @@ class StoreTaskReader(TaskResolver):
             if not task.settled and task in self.running_tasks():  # not ended meanwhile
                 log.warning("strand: the claim on task %s was lost", task_id)
 
-    def _finish(self, running, fields) -> None:
+    def _finish(self, running: Running, fields: Record) -> None:
         outcome = self._retried(lambda: self._finish_task(running, fields))
         if outcome is None:
             self._stopped_before_writing(running)
         else:
             self._written(running, outcome[1], outcome[0])
 
-    def _stopped_before_writing(self, running) -> None:
+    def _stopped_before_writing(self, running: Running) -> None:
         log.warning("strand: reader %s stopped before it could write the outcome of task "
                     "%s (the store is unreachable); the task will run again after its "
                     "lease", self.name, running.task_id)
 
-    def _written(self, running, fields, written) -> None:
+    def _written(self, running: Running, fields: Mapping[str, Any], written: bool) -> None:
         if not written:
             log.warning("strand: reader %s lost its claim on task %s (its lease expired); "
                         "its outcome was not written", self.name, running.task_id)
         else:
             self._log_outcome(running, fields)
 
-    def _log_outcome(self, running, fields) -> None:
+    def _log_outcome(self, running: Running, fields: Mapping[str, Any]) -> None:
         status = fields["status"]
         if status == COMPLETE:
             self.completed += 1
+            started = cast(float, running.started)  # a complete task began
             log.info("strand: task %s (%s) complete in %.1f ms (attempt %s)", running.task_id,
-                     running.name, (time.monotonic() - running.started) * 1000,
+                     running.name, (time.monotonic() - started) * 1000,
                      running.record.get("attempts", 1))
         elif status != NEW:
             self.failed += 1
@@ -547,7 +557,7 @@ class StoreTaskReader(TaskResolver):
                 log.warning("strand: task %s (%s) marked error: %s", running.task_id,
                             running.name, fields.get("error_message"))
 
-    def _retried(self, write):
+    def _retried(self, write: Callable[[], _T]) -> _T | None:
         """``write()``, tried again while the store is unreachable (a repeated
         finish is harmless); None if the reader was stopped first."""
         backoff = Backoff(self.poll_interval, self.max_reconnect_interval)
@@ -562,7 +572,7 @@ class StoreTaskReader(TaskResolver):
                 self._reached()
                 return outcome
 
-    def _finish_task(self, running, fields):
+    def _finish_task(self, running: Running, fields: Record) -> tuple[bool, Record]:
         task_id, token = running.task_id, running.token
         try:
             return self._queue.finish_task(task_id, token, fields), fields
@@ -572,22 +582,32 @@ class StoreTaskReader(TaskResolver):
                 traceback.format_exc()))
             return self._queue.finish_task(task_id, token, fields), fields
 
-    def _encode_result(self, task_id, record, result):
+    def _encode_result(self, task_id: str, record: Mapping[str, Any], result: Any) -> Record:
         serializer = self._serializer(record.get("serializer"))
         if serializer is None:
             return {"result": result}
         data = serializer.dumps(result)
-        fields = {"result": data}
+        fields: Record = {"result": data}
         if self._key is not None:
             fields["result_signature"] = result_signature(self._key, task_id, data)
         return fields
 
 
-def _count(value):
+def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def _number(record, name, default=None):
+@overload
+def _number(record: Mapping[str, Any], name: str, default: float) -> float:
+    ...
+
+
+@overload
+def _number(record: Mapping[str, Any], name: str, default: None = None) -> float | None:
+    ...
+
+
+def _number(record: Mapping[str, Any], name: str, default: float | None = None) -> float | None:
     value = record.get(name)
     if value is None:
         return default
@@ -596,7 +616,7 @@ def _number(record, name, default=None):
     return value
 
 
-def _job_options(record):
+def _job_options(record: Mapping[str, Any]) -> tuple[int, float, float | None, float | None]:
     """``(retries, retry_delay, time_limit, result_ttl)`` of a record."""
     retries = _number(record, "retries", 0)
     if retries != int(retries):
@@ -605,7 +625,7 @@ def _job_options(record):
             _number(record, "result_ttl"))
 
 
-def _prefetch(value):
+def _prefetch(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"prefetch must be an int, got {value!r}")
     if value < 0:
@@ -613,14 +633,24 @@ def _prefetch(value):
     return value
 
 
-def _time_limit(record):
+def _time_limit(record: Mapping[str, Any]) -> float | None:
     try:
         return _job_options(record)[2]
     except TaskRefused:
         return None  # refused when it runs
 
 
-def _positive(value, what, allow_none=False):
+@overload
+def _positive(value: float, what: str, allow_none: Literal[False] = False) -> float:
+    ...
+
+
+@overload
+def _positive(value: float | None, what: str, allow_none: bool) -> float | None:
+    ...
+
+
+def _positive(value: float | None, what: str, allow_none: bool = False) -> float | None:
     """``value`` as float seconds: positive and short enough for
     ``Event.wait`` (a longer one would kill the listening thread)."""
     if value is None and allow_none:

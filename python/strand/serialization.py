@@ -12,14 +12,17 @@ import hmac
 import json
 import pickle
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias, overload
 
 import cloudpickle
 
 from ._util import require_callable
 
 _BYTES_TAG = "__strand_bytes__"
+
+#: A decoded JSON value (a record's fields, a result...).
+JSON: TypeAlias = Any
 
 
 class Serializer:
@@ -38,34 +41,35 @@ class Serializer:
         return f"<Serializer {self.name}{' (trusted)' if self.trusted else ''}>"
 
 
-def _json_default(value):
+def _json_default(value: object) -> dict[str, str]:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {_BYTES_TAG: base64.b64encode(bytes(value)).decode("ascii")}
     raise TypeError(f"a value of type {type(value).__name__} is not JSON-serializable: {value!r}")
 
 
-def _json_object_hook(obj):
+def _json_object_hook(obj: dict[str, Any]) -> dict[str, Any] | bytes:
     if len(obj) == 1 and _BYTES_TAG in obj:
         return base64.b64decode(obj[_BYTES_TAG])
     return obj
 
 
-def json_dumps(value):
+def json_dumps(value: object) -> str:
     """JSON text of ``value``; bytes are kept (tagged base64)."""
     return json.dumps(value, default=_json_default, separators=(",", ":"))
 
 
-def json_loads(text):
+def json_loads(text: str | bytes | bytearray) -> JSON:
     """The inverse of :func:`json_dumps`."""
     return json.loads(text, object_hook=_json_object_hook)
 
 
-def _dill_dumps(value):
+def _dill_dumps(value: object) -> bytes:
     import dill
-    return dill.dumps(value)
+    data: bytes = dill.dumps(value)
+    return data
 
 
-def _dill_loads(data):
+def _dill_loads(data: bytes) -> Any:
     import dill
     return dill.loads(data)
 
@@ -88,6 +92,21 @@ register_serializer(Serializer("dill", _dill_dumps, _dill_loads))
 register_serializer(Serializer("cloudpickle", cloudpickle.dumps, pickle.loads))
 
 
+@overload
+def get_serializer(spec: str | Serializer) -> Serializer:
+    ...
+
+
+@overload
+def get_serializer(spec: None) -> None:
+    ...
+
+
+@overload
+def get_serializer(spec: str | Serializer | None) -> Serializer | None:
+    ...
+
+
 def get_serializer(spec: str | Serializer | None) -> Serializer | None:
     """A :class:`Serializer` from a registered name or a Serializer; None stays None."""
     if spec is None or isinstance(spec, Serializer):
@@ -101,7 +120,7 @@ def get_serializer(spec: str | Serializer | None) -> Serializer | None:
     raise TypeError(f"a serializer must be a name or a strand.Serializer, got {spec!r}")
 
 
-def secret_key(secret):
+def secret_key(secret: str | bytes | bytearray | None) -> bytes | None:
     """The secret as bytes (None stays None)."""
     if secret is None:
         return None
@@ -114,32 +133,32 @@ def secret_key(secret):
     return bytes(secret)
 
 
-def _canonical_default(value):
+def _canonical_default(value: object) -> dict[str, str]:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _json_default(value)
     return {"__repr__": repr(value)}
 
 
-def canonical(value):
+def canonical(value: object) -> bytes:
     """Bytes that are equal for equal task data, however the store kept it
     (tuples and lists, like the JSON stores, are the same)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"),
                       default=_canonical_default).encode("utf-8")
 
 
-def sign(key, value):
+def sign(key: bytes, value: object) -> str:
     """HMAC-SHA256 (hex) of :func:`canonical` ``(value)`` with ``key`` (bytes)."""
     return hmac.new(key, canonical(value), hashlib.sha256).hexdigest()
 
 
-def verify(key, value, signature):
+def verify(key: bytes, value: object, signature: object) -> bool:
     """True when ``signature`` is :func:`sign` ``(key, value)``."""
     if not isinstance(signature, str):
         return False
     return hmac.compare_digest(sign(key, value), signature)
 
 
-def encode_record(record, key):
+def encode_record(record: Mapping[str, Any], key: object) -> str:
     """A task record as JSON text, for the stores that keep text."""
     try:
         return json_dumps(dict(record))

@@ -4,18 +4,24 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ._util import func_name, qualified_name
 from .base import Taskrunner, unwrap
 from .handles import COMPLETE, ERROR, NEW, CancelledTask, Handle, status_fields
 from .registry import registry
-from .serialization import get_serializer, secret_key, sign, verify
+from .serialization import Serializer, get_serializer, secret_key, sign, verify
 from .stores import SAFETY_INTERVAL, mapping_changed, open_store, outcome_waiter, task_queue
+from .stores._records import Record
+from .stores._waiting import Subscriptions
+
+if TYPE_CHECKING:
+    from .reader import StoreTaskReader
 
 log = logging.getLogger("strand")
 _R = TypeVar("_R")
+_F = TypeVar("_F")
 
 #: The record fields covered by a task's HMAC signature.
 SIGNED_FIELDS = ("id", "name", "qualname", "func", "func_serializer", "init_args",
@@ -34,7 +40,7 @@ class StoreTaskError(Exception):
     (the exception's class name, or ``TaskRefused``) and ``trace`` (the
     reader's traceback or its reason for refusing the task)."""
 
-    def __init__(self, task_id, record) -> None:
+    def __init__(self, task_id: str, record: Mapping[str, Any]) -> None:
         self.task_id = task_id
         self.error_type = record.get("error_type")
         self.trace = record.get("error", "")
@@ -47,12 +53,12 @@ class SignatureError(Exception):
     """A signed payload did not match its HMAC signature."""
 
 
-def record_signature(key, record):
+def record_signature(key: bytes, record: Mapping[str, Any]) -> str:
     """The HMAC signature of a task record's :data:`SIGNED_FIELDS`."""
     return sign(key, {name: record.get(name) for name in SIGNED_FIELDS})
 
 
-def result_signature(key, task_id, result):
+def result_signature(key: bytes, task_id: str, result: object) -> str:
     """The HMAC signature of a serialized result."""
     return sign(key, {"id": task_id, "result": result})
 
@@ -119,15 +125,15 @@ class StoreTaskWriter(Taskrunner[_R]):
         self._key = secret_key(secret)
         self._check_config()
         registry.register(self.func)
-        self.task_id = None
+        self.task_id: str | None = None
         self._watcher = _CallbackWatcher(self)
-        self.reader = None
+        self.reader: StoreTaskReader | None = None
         if read_store is not None:
             from .reader import StoreTaskReader
             self.reader = StoreTaskReader(read_store, secret=secret,
                                           **(reader_kwargs or {})).listen()
 
-    def _check_config(self):
+    def _check_config(self) -> None:
         if self.serializer is not None and not self.serializer.trusted and self._key is None:
             raise ValueError(f"serializer={self.serializer.name!r} needs secret=: readers load "
                              "pickled arguments only when they are signed")
@@ -175,7 +181,8 @@ class StoreTaskWriter(Taskrunner[_R]):
         except Exception as exc:
             return self._handle_error(exc)  # type: ignore[return-value]  # None once on_error had it
 
-    def _submit(self, args, kwargs, task_id=None, extra=None):
+    def _submit(self, args: tuple[Any, ...], kwargs: dict[str, Any], task_id: str | None = None,
+                extra: Mapping[str, Any] | None = None) -> "StoreTask[_R]":
         if self._store is None:
             raise ValueError(f"{self!r} has no store yet: set writer.store (a mapping, an "
                              "SQLite path or a redis:// URL) before calling it")
@@ -191,7 +198,8 @@ class StoreTaskWriter(Taskrunner[_R]):
             self._watcher.add(task)
         return task
 
-    def make_record(self, task_id, args, kwargs, extra=None):
+    def make_record(self, task_id: str, args: Sequence[Any], kwargs: Mapping[str, Any],
+                    extra: Mapping[str, Any] | None = None) -> Record:
         """The record a call ``writer(*args, **kwargs)`` writes (public so
         other producers can match it); the writer's init arguments go to
         ``init_args`` and ``init_kwargs``; ``extra`` (job options, ``eta``)
@@ -199,7 +207,7 @@ class StoreTaskWriter(Taskrunner[_R]):
         func = unwrap(self.func)
         arguments = {"init_args": list(self.init_args), "init_kwargs": dict(self.init_kwargs),
                      "args": list(args), "kwargs": dict(kwargs)}
-        record = {"id": task_id, "name": func_name(func), "qualname": qualified_name(func),
+        record: Record = {"id": task_id, "name": func_name(func), "qualname": qualified_name(func),
                   "func": None, "func_serializer": None, **arguments, "serializer": None}
         record.update(self.options if extra is None else extra)
         if self.run_in != "thread":
@@ -215,12 +223,13 @@ class StoreTaskWriter(Taskrunner[_R]):
         record.update(status_fields(NEW), time=now, start_time=int(now * 1000))
         return record
 
-    def _pickled_function(self, func):
+    def _pickled_function(self, func: Callable[..., Any]) -> tuple[Any, str]:
         """(bytes, serializer name).  dill 0.4 cannot pickle a function's code
         on Python 3.15 ('co_lnotab' is gone), so pickle_func=True falls back
         to cloudpickle where dill fails."""
         try:
-            return self.func_serializer.dumps(func), self.func_serializer.name
+            serializer = cast(Serializer, self.func_serializer)  # pickle_func was given
+            return serializer.dumps(func), serializer.name
         except Exception as exc:
             if self._func_fallback is None:
                 raise
@@ -250,7 +259,7 @@ class StoreTaskWriter(Taskrunner[_R]):
         if self.reader is not None:
             self.reader.stop(timeout)
 
-    def decode_result(self, task_id, record):
+    def decode_result(self, task_id: str, record: Mapping[str, Any]) -> Any:
         """The result stored in ``record``, unpacked with the writer's
         serializer (a pickled result must carry a valid signature)."""
         if self.get_result is not None:
@@ -260,7 +269,8 @@ class StoreTaskWriter(Taskrunner[_R]):
             return value
         if not self.serializer.trusted:
             signature = record.get("result_signature")
-            if not verify(self._key, {"id": task_id, "result": value}, signature):
+            key = cast(bytes, self._key)  # an untrusted serializer needs secret=
+            if not verify(key, {"id": task_id, "result": value}, signature):
                 raise SignatureError(f"the result of task {task_id} does not match its "
                                      "signature; it was not loaded")
         return self.serializer.loads(value)
@@ -282,11 +292,15 @@ class StoreTask(Handle[_R]):
         self.name = f"task {task_id} ({writer.name})"
         self._finished: dict[str, Any] | None = None  # what done() saw last, for _outcome
 
+    def _store(self) -> MutableMapping[str, Any]:
+        return cast(MutableMapping[str, Any], self.writer.store)  # a task has a store
+
     @property
     def record(self) -> dict[str, Any]:
         """The task's current record in the store."""
         try:
-            return self.writer.store[self.id]  # type: ignore[index]  # a task has a store
+            record: dict[str, Any] = self._store()[self.id]
+            return record
         except KeyError:
             raise LookupError(f"task {self.id} is no longer in the store") from None
 
@@ -309,7 +323,8 @@ class StoreTask(Handle[_R]):
         """Cancel the task if no reader claimed it yet: it is marked
         ``error`` (``error_type`` ``TaskCancelled``) and never runs.  True
         if it was cancelled, False if a reader already has it."""
-        cancel_task = getattr(task_queue(self.writer.store), "cancel_task", None)
+        cancel_task: Callable[[str], bool] | None = getattr(task_queue(self._store()),
+                                                           "cancel_task", None)
         if cancel_task is None:
             raise NotImplementedError(f"{self.writer.store!r} cannot cancel tasks "
                                       "(it has no cancel_task)")
@@ -320,9 +335,9 @@ class StoreTask(Handle[_R]):
         record = self.record
         return record.get("status") == ERROR and record.get("error_type") == "TaskCancelled"
 
-    def _wait(self, timeout) -> bool:
+    def _wait(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
-        waiter = outcome_waiter(self.writer.store)
+        waiter = outcome_waiter(self._store())
         event = waiter.subscribe(self.id)
         try:
             while not self.done():
@@ -344,7 +359,7 @@ class StoreTask(Handle[_R]):
         while not await submit_to_pool(self._wait, (SAFETY_INTERVAL,), self.name):
             pass
 
-    def _outcome(self):
+    def _outcome(self) -> tuple[_R | None, BaseException | None]:
         record, self._finished = self._finished, None
         if record is None:
             record = self.record
@@ -360,15 +375,15 @@ class _CallbackWatcher:
     woken by the store when an outcome is written, it runs the callbacks of
     each task that is done."""
 
-    def __init__(self, writer) -> None:
+    def __init__(self, writer: StoreTaskWriter[Any]) -> None:
         self._writer = writer
-        self._pending: list[Any] = []
+        self._pending: list[tuple[StoreTask[Any], Subscriptions, threading.Event]] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._event = threading.Event()
 
-    def add(self, task) -> None:
-        waiter = outcome_waiter(self._writer.store)
+    def add(self, task: StoreTask[Any]) -> None:
+        waiter = outcome_waiter(task._store())  # the writer's store
         with self._lock:
             self._pending.append((task, waiter, waiter.subscribe(task.id, self._event)))
             if self._thread is None:
@@ -395,14 +410,14 @@ class _CallbackWatcher:
                 self._event.clear()
 
     @staticmethod
-    def _finished(task):
+    def _finished(task: StoreTask[Any]) -> bool:
         try:
             return task.done()
         except Exception:  # the store is unreachable, say: try again later
             log.exception("strand: could not read the status of %s", task.name)
             return False
 
-    def _deliver(self, task) -> None:
+    def _deliver(self, task: StoreTask[Any]) -> None:
         writer = self._writer
         try:
             writer._deliver(task.result(0))
@@ -413,10 +428,10 @@ class _CallbackWatcher:
                 log.exception("strand: %s failed and the writer has no on_error", task.name)
 
 
-def _job_options(**options):
+def _job_options(**options: Any) -> dict[str, float]:
     """The job options given (not None), checked: ``retries`` an int >= 0,
     the others seconds >= 0."""
-    checked = {}
+    checked: dict[str, float] = {}
     for name, value in options.items():
         if value is None:
             continue
@@ -431,7 +446,7 @@ def _job_options(**options):
     return checked
 
 
-def _eta(delay, eta):
+def _eta(delay: float | None, eta: Any) -> dict[str, float]:
     if delay is not None and eta is not None:
         raise TypeError("give delay= or eta=, not both")
     if delay is not None:
@@ -445,19 +460,19 @@ def _eta(delay, eta):
     return {"eta": float(eta)}
 
 
-def _task_id(value):
+def _task_id(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise TypeError(f"task_id must be a non-empty str, got {value!r}")
     return value
 
 
-def _callable(value):
+def _callable(value: _F) -> _F:
     if not callable(value):
         raise TypeError(f"get_result must be callable, got {value!r}")
     return value
 
 
-def _func_serializer(pickle_func):
+def _func_serializer(pickle_func: bool | str | Serializer | None) -> Serializer | None:
     if pickle_func is False or pickle_func is None:
         return None
     if pickle_func is True:

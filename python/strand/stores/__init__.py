@@ -20,10 +20,10 @@ command.  Any other MutableMapping is wrapped in :class:`MappingTaskQueue`.
 import collections.abc
 import os
 import urllib.parse
-from typing import Any
+from typing import Any, overload
 
 from ._records import StoreUnavailable
-from ._waiting import SAFETY_INTERVAL
+from ._waiting import SAFETY_INTERVAL, Subscriptions
 from .mapping import MAPPING_OUTCOMES, MappingTaskQueue, mapping_changed, task_queue
 from .redis import RedisStore, redact
 from .sqlite import SqliteStore
@@ -48,7 +48,7 @@ def open_store(store: collections.abc.MutableMapping[str, Any] | str | os.PathLi
                     f"file path, got {type(store).__name__}: {store!r}")
 
 
-def _split_namespace(url):
+def _split_namespace(url: str) -> tuple[str, str | None]:
     parts = urllib.parse.urlsplit(url)
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     namespaces = [value for name, value in query if name == "namespace"]
@@ -60,12 +60,23 @@ def _split_namespace(url):
     return urllib.parse.urlunsplit(parts._replace(query=rest)), namespaces[-1]
 
 
-def outcome_waiter(store):
+@overload
+def outcome_waiter(store: collections.abc.MutableMapping[str, Any]) -> Subscriptions:
+    ...
+
+
+@overload
+def outcome_waiter(store: object) -> Subscriptions | None:
+    ...
+
+
+def outcome_waiter(store: object) -> Subscriptions | None:
     """The Subscriptions that wake a writer waiting for an outcome in
     ``store`` (a plain mapping: the readers of this process)."""
     waiter = getattr(store, "outcome_waiter", None)
     if waiter is not None:
-        return waiter()
+        subscriptions: Subscriptions = waiter()
+        return subscriptions
     return MAPPING_OUTCOMES if isinstance(store, collections.abc.MutableMapping) else None
 
 

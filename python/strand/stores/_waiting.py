@@ -8,7 +8,7 @@ record, and waits on the event; it still looks again every
 connection dropped while the server restarted, say).
 """
 import threading
-from typing import Any
+from collections.abc import Callable
 
 #: Seconds between two looks at a record while waiting for a notification.
 SAFETY_INTERVAL = 1.0
@@ -17,13 +17,14 @@ SAFETY_INTERVAL = 1.0
 class Subscriptions:
     """task id -> the events of the threads waiting for its outcome."""
 
-    def __init__(self, start=None) -> None:
-        self._waiting: dict[Any, Any] = {}
+    def __init__(self, start: Callable[[], None] | None = None) -> None:
+        self._waiting: dict[str, set[threading.Event]] = {}
         self._lock = threading.Lock()
         self._start = start  # called (under the lock) when the first waiter comes
         self._started = False
 
-    def subscribe(self, task_id, event=None):
+    def subscribe(self, task_id: str,
+                  event: threading.Event | None = None) -> threading.Event:
         """An Event (``event``, or a new one) set when ``task_id`` may have ended."""
         event = threading.Event() if event is None else event
         with self._lock:
@@ -33,7 +34,7 @@ class Subscriptions:
                 self._started = True
         return event
 
-    def unsubscribe(self, task_id, event) -> None:
+    def unsubscribe(self, task_id: str, event: threading.Event) -> None:
         """Forget ``event``."""
         with self._lock:
             events = self._waiting.get(task_id)
@@ -42,7 +43,7 @@ class Subscriptions:
                 if not events:
                     del self._waiting[task_id]
 
-    def fire(self, task_id) -> None:
+    def fire(self, task_id: str) -> None:
         """Wake the waiters of ``task_id``."""
         with self._lock:
             events = list(self._waiting.get(task_id, ()))
@@ -70,6 +71,6 @@ class Subscriptions:
             self._started = False
             return True
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         with self._lock:
             return bool(self._waiting)

@@ -20,7 +20,6 @@ import socket
 import tempfile
 import threading
 import uuid
-from typing import Any
 
 TASK = "task"
 DONE = "done"
@@ -32,23 +31,24 @@ _MAX_DATAGRAM = 4096
 class WakeChannel:
     """The sockets of one store file."""
 
-    def __init__(self, key) -> None:
+    def __init__(self, key: str) -> None:
         digest = hashlib.sha256(os.fsencode(key)).hexdigest()[:16]
         self.directory = os.path.join(tempfile.gettempdir(),
                                       f"strand-{os.getuid()}-{digest}")
         self._sender: socket.socket | None = None
         self._pid: int  # set with _sender
         self._lock = threading.Lock()
-        self._listing: dict[Any, Any] = {}  # kind -> (directory mtime, socket paths)
+        # kind -> (directory mtime, socket paths)
+        self._listing: dict[str, tuple[int, tuple[str, ...]]] = {}
 
-    def listen(self, kind):
+    def listen(self, kind: str) -> "Listener":
         """A :class:`Listener` of ``kind`` wake-ups (bound at once: a wake-up
         sent from now on is kept until it is read)."""
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         return Listener(os.path.join(self.directory, f"{kind}-{os.getpid()}-"
                                                      f"{uuid.uuid4().hex[:12]}"))
 
-    def notify(self, kind, payload=b""):
+    def notify(self, kind: str, payload: bytes = b"") -> None:
         """Send ``payload`` to every listener of ``kind``; never blocks or raises."""
         for path in self._paths(kind):
             try:
@@ -60,7 +60,7 @@ class WakeChannel:
                     raise
                 # a full buffer: that listener has wake-ups to read already
 
-    def _socket(self):
+    def _socket(self) -> socket.socket:
         sender = self._sender
         if sender is None or self._pid != os.getpid():
             sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -68,7 +68,7 @@ class WakeChannel:
             self._sender, self._pid = sender, os.getpid()
         return sender
 
-    def _paths(self, kind):
+    def _paths(self, kind: str) -> tuple[str, ...]:
         try:
             mtime = os.stat(self.directory).st_mtime_ns
         except FileNotFoundError:
@@ -91,13 +91,13 @@ class Listener:
     """One bound socket: ``wait(timeout)`` returns the payloads received
     (an empty list when the timeout passed first)."""
 
-    def __init__(self, path) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._socket.bind(path)
         self._socket.setblocking(False)
 
-    def wait(self, timeout):
+    def wait(self, timeout: float) -> list[bytes]:
         """Wait up to ``timeout`` seconds for wake-ups; all that came, drained."""
         poller = select.poll()
         try:
@@ -107,9 +107,9 @@ class Listener:
             return []
         return self.drain() if ready else []
 
-    def drain(self):
+    def drain(self) -> list[bytes]:
         """The payloads already received, without waiting."""
-        payloads = []
+        payloads: list[bytes] = []
         while True:
             try:
                 payloads.append(self._socket.recv(_MAX_DATAGRAM))
@@ -122,7 +122,7 @@ class Listener:
         self._socket.close()
 
 
-def _unlink(path) -> None:
+def _unlink(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:

@@ -4,9 +4,11 @@ import collections.abc
 import threading
 import time
 import uuid
+from collections.abc import Collection, Mapping, MutableMapping
+from typing import Any, cast
 
 from ..handles import COMPLETE, ERROR, NEW, RUNNING, status_fields
-from ._records import error_fields
+from ._records import Claim, TaskQueue, error_fields
 from ._waiting import Subscriptions
 
 # Readers of one process claim from plain mappings under this lock: the
@@ -28,7 +30,7 @@ def mapping_changed() -> None:
         _CHANGED.notify_all()
 
 
-def is_new(record, now=None):
+def is_new(record: object, now: float | None = None) -> bool:
     """True for a task record waiting to be claimed (and due, if ``now`` is given)."""
     if not isinstance(record, collections.abc.Mapping) or record.get("status") != NEW:
         return False
@@ -41,17 +43,18 @@ class MappingTaskQueue:
     among the readers of this process.  Several processes need a store that
     claims by itself (``SqliteStore``, ``RedisStore``)."""
 
-    def __init__(self, mapping):
+    def __init__(self, mapping: MutableMapping[str, Any]) -> None:
         if not isinstance(mapping, collections.abc.MutableMapping):
             raise TypeError(f"a task store must be a MutableMapping, got {type(mapping).__name__}")
         self.mapping = mapping
 
-    def claim_task(self, reader, lease=None):
+    def claim_task(self, reader: str, lease: float | None = None) -> Claim | None:
         """Mark the oldest new task running; ``(key, record, token)`` or None."""
         claims = self.claim_tasks(reader, lease, 1)
         return claims[0] if claims else None
 
-    def claim_tasks(self, reader, lease=None, count=1, wait=0.0, stop=None):
+    def claim_tasks(self, reader: str, lease: float | None = None, count: int = 1,
+                    wait: float = 0.0, stop: threading.Event | None = None) -> list[Claim]:
         """Claim up to ``count`` due tasks; with ``wait`` > 0 and none,
         wait up to ``wait`` seconds for a writer of this process (unless
         the Event ``stop`` is set by then)."""
@@ -75,8 +78,9 @@ class MappingTaskQueue:
         """Wake the readers of this process waiting in ``claim_tasks``."""
         mapping_changed()
 
-    def _claim_round(self, reader, count):
-        claims, now = [], time.time()
+    def _claim_round(self, reader: str, count: int) -> list[Claim]:
+        claims: list[Claim] = []
+        now = time.time()
         for key in self._keys():
             record = self._get(key)
             if self._expired(key, record, now) or not is_new(record, now):
@@ -94,7 +98,7 @@ class MappingTaskQueue:
                 break
         return claims
 
-    def _expired(self, key, record, now) -> bool:
+    def _expired(self, key: str, record: object, now: float) -> bool:
         expires = record.get("expires") if isinstance(record, collections.abc.Mapping) else None
         if not isinstance(expires, (int, float)) or expires > now:
             return False
@@ -102,20 +106,21 @@ class MappingTaskQueue:
             self.mapping.pop(key, None)
         return True
 
-    def _next_due(self):
+    def _next_due(self) -> float | None:
         etas = [record.get("eta") for record in map(self._get, self._keys())
                 if is_new(record) and isinstance(record.get("eta"), (int, float))]
         return min(etas) if etas else None
 
-    def renew_task(self, key, token, lease=None) -> bool:
+    def renew_task(self, key: str, token: str, lease: float | None = None) -> bool:
         """Claims on a plain mapping never expire."""
         return True
 
-    def renew_tasks(self, claims, lease=None, reader=None):
+    def renew_tasks(self, claims: list[tuple[str, str]], lease: float | None = None,
+                    reader: str | None = None) -> list[str]:
         """Claims on a plain mapping never expire: none is lost."""
         return []
 
-    def finish_task(self, key, token, fields) -> bool:
+    def finish_task(self, key: str, token: str, fields: Mapping[str, Any]) -> bool:
         """Merge ``fields`` into the record if this claim still owns it."""
         with _CLAIM_LOCK:
             record = self._get(key)
@@ -128,7 +133,7 @@ class MappingTaskQueue:
             MAPPING_OUTCOMES.fire(key)
         return True
 
-    def release_task(self, key, token) -> bool:
+    def release_task(self, key: str, token: str) -> bool:
         """Give a claimed task that did not start back to the queue."""
         with _CLAIM_LOCK:
             record = self._get(key)
@@ -139,7 +144,7 @@ class MappingTaskQueue:
         mapping_changed()
         return True
 
-    def cancel_task(self, key) -> bool:
+    def cancel_task(self, key: str) -> bool:
         """Mark a task no reader claimed yet ``error`` (``TaskCancelled``)."""
         with _CLAIM_LOCK:
             record = self._get(key)
@@ -150,20 +155,21 @@ class MappingTaskQueue:
         MAPPING_OUTCOMES.fire(key)
         return True
 
-    def counts(self):
-        """``{status: number of records}``."""
+    def counts(self) -> dict[Any, int]:
+        """``{status: number of records}`` (a hand-written record's status may
+        be anything)."""
         return dict(collections.Counter(
             record.get("status") for record in map(self._get, self._keys())
             if isinstance(record, collections.abc.Mapping)))
 
-    def errors(self, limit=10):
+    def errors(self, limit: int = 10) -> list[tuple[str, Mapping[str, Any]]]:
         """The last ``limit`` failed records, newest first, as ``(id, record)``."""
         failed = [(key, record) for key, record in zip(self._keys(), map(self._get, self._keys()))
                   if isinstance(record, collections.abc.Mapping) and record.get("status") == ERROR]
         failed.sort(key=lambda item: item[1].get("finished") or 0, reverse=True)
         return failed[:limit]
 
-    def requeue(self, key) -> bool:
+    def requeue(self, key: str) -> bool:
         """Queue a failed task again; True if it had failed."""
         with _CLAIM_LOCK:
             record = self._get(key)
@@ -174,7 +180,8 @@ class MappingTaskQueue:
         mapping_changed()
         return True
 
-    def purge(self, statuses=(COMPLETE, ERROR), before=None):
+    def purge(self, statuses: Collection[str] = (COMPLETE, ERROR),
+              before: float | None = None) -> int:
         """Delete the records of ``statuses`` (finished before ``before``); the count."""
         deleted = 0
         for key in self._keys():
@@ -189,13 +196,13 @@ class MappingTaskQueue:
                     deleted += 1
         return deleted
 
-    def _keys(self):
+    def _keys(self) -> list[str]:
         try:
             return list(self.mapping)
         except RuntimeError:  # changed size during iteration: try at the next poll
             return []
 
-    def _get(self, key):
+    def _get(self, key: str) -> Any:
         try:
             return self.mapping[key]
         except KeyError:
@@ -206,9 +213,9 @@ _OUTCOME_FIELDS = ("result", "result_signature", "error", "error_type", "error_m
                    "finished", "claim", "expires")
 
 
-def task_queue(store):
+def task_queue(store: MutableMapping[str, Any]) -> TaskQueue:
     """``store`` itself if it claims by itself (has ``claim_task``), else a
     :class:`MappingTaskQueue` over it."""
     if all(hasattr(store, name) for name in ("claim_task", "renew_task", "finish_task")):
-        return store
+        return cast(TaskQueue, store)
     return MappingTaskQueue(store)

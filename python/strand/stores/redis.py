@@ -9,15 +9,23 @@ import threading
 import time
 import urllib.parse
 import uuid
-from typing import Any
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..handles import COMPLETE, ERROR, NEW, RUNNING, status_fields
 from ..serialization import encode_record
-from ._records import (BAD_RECORD, BadRecord, StoreUnavailable, decode_record, error_fields,
-                       merged, outcome_text)
+from ._records import (BAD_RECORD, BadRecord, Claim, Record, StoreUnavailable, decode_record,
+                       error_fields, merged, outcome_text)
 from ._waiting import Subscriptions
 
+if TYPE_CHECKING:
+    from redis import Redis
+    from redis.client import PubSub
+    from redis.retry import Retry
+
 log = logging.getLogger("strand")
+_T = TypeVar("_T")
 
 # Writing a record is a script so that it can be repeated after a lost reply:
 # the hash remembers the nonce of the write that made it, and a repeat of
@@ -208,15 +216,16 @@ _FIRST_RETRY_DELAY = 0.05
 _MAX_RETRY_DELAY = 1.0
 
 
-def _redis_module():
+def _redis_module() -> ModuleType:
     try:
         import redis
     except ImportError:
         raise ImportError("RedisStore needs the redis client library: pip install redis") from None
-    return redis
+    module: ModuleType = redis  # Any when redis (an optional dependency) is not installed
+    return module
 
 
-def redact(url):
+def redact(url: str) -> str:
     """``url`` with its password (if any) replaced by ``***``."""
     if not isinstance(url, str):
         return url
@@ -231,7 +240,7 @@ def redact(url):
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
-class RedisStore(collections.abc.MutableMapping):
+class RedisStore(collections.abc.MutableMapping[str, Record]):
     """A ``MutableMapping`` of task id -> record kept in Redis.
 
     Each record is a hash (``<namespace>:task:<id>``); writing a record whose
@@ -266,8 +275,10 @@ class RedisStore(collections.abc.MutableMapping):
     own retry policy applies.
     """
 
-    def __init__(self, url=None, *, client=None, namespace="strand", group="readers",
-                 reconnect_timeout=10.0, startup_timeout=0.0):
+    def __init__(self, url: str | None = None, *, client: "Redis | None" = None,
+                 namespace: str = "strand", group: str = "readers",
+                 reconnect_timeout: float | None = 10.0,
+                 startup_timeout: float | None = 0.0) -> None:
         redis = _redis_module()
         if (url is None) == (client is None):
             raise TypeError("RedisStore needs exactly one of url= or client=")
@@ -279,10 +290,15 @@ class RedisStore(collections.abc.MutableMapping):
         self.reconnect_timeout = _timeout(reconnect_timeout, "reconnect_timeout")
         self.startup_timeout = _timeout(startup_timeout, "startup_timeout")
         #: The exceptions that mean "the server cannot be reached now".
-        self.connection_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-        self._response_error = redis.exceptions.ResponseError
+        self.connection_errors: tuple[type[Exception], ...] = (
+            redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+        self._response_error: type[Exception] = redis.exceptions.ResponseError
         self._outage = _Outage(self)
         self._reached_once = False
+        # redis.Redis clients: their replies are typed as Any here, as their
+        # types vary with redis-py's version (and with decode_responses)
+        self._client: Any
+        self._queue_client: Any
         if client is None:
             self._client = redis.Redis.from_url(url, retry=self._retry(self.startup_timeout))
             self._queue_client = redis.Redis.from_url(url, retry=redis.retry.Retry(
@@ -302,13 +318,13 @@ class RedisStore(collections.abc.MutableMapping):
             ("cancel", _CANCEL), ("requeue", _REQUEUE), ("release", _RELEASE),
             ("give_back", _GIVE_BACK))}
         self._write = self._client.register_script(_WRITE)
-        self._next_autoclaim = {}
+        self._next_autoclaim: dict[str, float] = {}
         self._group_seen = False  # a missing group is news only once it existed
         self._token_base = uuid.uuid4().hex + "."
         self._claims = itertools.count()
         self._outcomes = Subscriptions(start=self._watch_outcomes)
 
-    def _retry(self, timeout):
+    def _retry(self, timeout: float | None) -> "Retry":
         """A redis-py ``Retry`` lasting about ``timeout`` seconds (None: forever)."""
         redis = _redis_module()
         if timeout is None:
@@ -318,17 +334,18 @@ class RedisStore(collections.abc.MutableMapping):
             while waited < timeout:
                 waited += _Backoff.delay(retries + 1)
                 retries += 1
-        return redis.retry.Retry(_Backoff(self._outage), retries,
-                                 supported_errors=self.connection_errors)
+        retry: Retry = redis.retry.Retry(_Backoff(self._outage), retries,
+                                         supported_errors=self.connection_errors)
+        return retry
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         if self.url is None:
             raise TypeError("a RedisStore made from client= cannot be pickled; use url=")
         return {"url": self.url, "namespace": self.namespace, "group": self.group,
                 "reconnect_timeout": self.reconnect_timeout,
                 "startup_timeout": self.startup_timeout}
 
-    def __setstate__(self, state) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["url"], namespace=state["namespace"],  # type: ignore[misc]
                       group=state["group"],
                       reconnect_timeout=state.get("reconnect_timeout", 10.0),
@@ -346,11 +363,11 @@ class RedisStore(collections.abc.MutableMapping):
             self._client.close()
             self._queue_client.close()
 
-    def _require_open(self):
+    def _require_open(self) -> None:
         if self._closed:  # ValueError, as for a closed file, shelf or SqliteStore
             raise ValueError(f"{self!r} is closed; open a new RedisStore to use the server again")
 
-    def _create_group(self):
+    def _create_group(self) -> None:
         try:
             self._queue_client.xgroup_create(self._queue, self.group, id="0", mkstream=True)
         except self._response_error as exc:
@@ -359,7 +376,7 @@ class RedisStore(collections.abc.MutableMapping):
 
     # --- reaching the server ---------------------------------------------------
 
-    def _retrying(self, operation):
+    def _retrying(self, operation: Callable[[], _T]) -> _T:
         """``operation()`` on the retrying client; a connection error that
         outlived the retries becomes :class:`strand.StoreUnavailable`."""
         self._require_open()
@@ -370,7 +387,7 @@ class RedisStore(collections.abc.MutableMapping):
         self._reached()
         return result
 
-    def _unavailable(self, exc):
+    def _unavailable(self, exc: Exception) -> StoreUnavailable:
         if self._reached_once:
             waited = "without limit" if self.reconnect_timeout is None else \
                 f"for about {self.reconnect_timeout:g} s (reconnect_timeout)"
@@ -387,21 +404,21 @@ class RedisStore(collections.abc.MutableMapping):
                 self._client.set_retry(self._retry(self.reconnect_timeout))
         self._outage.ended()
 
-    def _key(self, task_id):
+    def _key(self, task_id: object) -> str:
         if not isinstance(task_id, str):
             raise TypeError(f"task ids in a store are strings, got {task_id!r}")
         return self._prefix + task_id
 
     # --- MutableMapping ----------------------------------------------------
 
-    def __getitem__(self, task_id):
+    def __getitem__(self, task_id: str) -> Record:
         key = self._key(task_id)
         fields = self._retrying(lambda: self._client.hgetall(key))
         if not fields:
             raise KeyError(task_id)
         return _record_from_hash(fields)
 
-    def __setitem__(self, task_id, record):
+    def __setitem__(self, task_id: str, record: Mapping[str, Any]) -> None:
         if not isinstance(record, collections.abc.Mapping):
             raise TypeError(f"a task record must be a mapping, got {type(record).__name__}")
         key, text = self._key(task_id), encode_record(record, task_id)
@@ -414,11 +431,11 @@ class RedisStore(collections.abc.MutableMapping):
         keys = [key, self._index, self._queue, self._delayed]
         self._retrying(lambda: self._write(keys=keys, args=args))
 
-    def __delitem__(self, task_id):
+    def __delitem__(self, task_id: str) -> None:
         key = self._key(task_id)
         attempts: list[Any] = []
 
-        def delete():
+        def delete() -> Any:
             attempts.append(None)
             pipe = self._client.pipeline(transaction=True)
             pipe.delete(key)
@@ -430,25 +447,26 @@ class RedisStore(collections.abc.MutableMapping):
         if self._retrying(delete) == 0 and len(attempts) == 1:
             raise KeyError(task_id)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter([item.decode() for item in self._live_ids()])
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._live_ids())
 
-    def _live_ids(self):
+    def _live_ids(self) -> list[bytes]:
         """The index without the records that expired (and are swept now)."""
-        def live():
+        def live() -> list[bytes]:
             expired = self._client.zrangebyscore(self._expiring, "-inf", time.time())
             if expired:
                 pipe = self._client.pipeline(transaction=True)
                 pipe.zrem(self._index, *expired)
                 pipe.zrem(self._expiring, *expired)
                 pipe.execute()
-            return self._client.zrange(self._index, 0, -1)
+            ids: list[bytes] = self._client.zrange(self._index, 0, -1)
+            return ids
         return self._retrying(live)
 
-    def __contains__(self, task_id):
+    def __contains__(self, task_id: object) -> bool:
         if not isinstance(task_id, str):
             return False
         key = self._key(task_id)
@@ -456,13 +474,14 @@ class RedisStore(collections.abc.MutableMapping):
 
     # --- the task-queue protocol ------------------------------------------
 
-    def claim_task(self, reader, lease=None):
+    def claim_task(self, reader: str, lease: float | None = None) -> Claim | None:
         """Claim a task whose lease expired, else the next new one: mark it
         running and return ``(id, record, token)``, or None."""
         claims = self.claim_tasks(reader, lease, 1)
         return claims[0] if claims else None
 
-    def claim_tasks(self, reader, lease=None, count=1, wait=0.0, stop=None):
+    def claim_tasks(self, reader: str, lease: float | None = None, count: int = 1,
+                    wait: float = 0.0, stop: threading.Event | None = None) -> list[Claim]:
         """Claim up to ``count`` tasks in one round trip; a list of
         ``(id, record, token)``.  With ``wait`` > 0 and none waiting, block
         in ``XREADGROUP`` up to ``wait`` seconds (or until the next delayed
@@ -493,7 +512,8 @@ class RedisStore(collections.abc.MutableMapping):
             return []
         return self._claim_script(reader, count, "", entries)[0]
 
-    def _claim_script(self, reader, count, min_idle, entries):
+    def _claim_script(self, reader: str, count: int, min_idle: str,
+                      entries: Sequence[bytes]) -> tuple[list[Claim], float | None, int]:
         now = time.time()
         args = [self.group, reader, repr(now), count, min_idle, self._token_prefix(),
                 self._prefix, *entries]
@@ -502,7 +522,8 @@ class RedisStore(collections.abc.MutableMapping):
         self._reached()
         # surrogateescape: a record's bytes come back exactly, valid UTF-8 or not
         claimed, due = json.loads(reply.decode("utf-8", "surrogateescape"))
-        claims, refused = [], 0
+        claims: list[Claim] = []
+        refused = 0
         for task_id, text, outcome, attempts, token in claimed or ():  # cjson: {} when empty
             try:
                 record = decode_record(_raw(text))
@@ -522,11 +543,11 @@ class RedisStore(collections.abc.MutableMapping):
         (a fresh uuid4 per call costs a system call)."""
         return f"{self._token_base}{os.getpid()}.{next(self._claims)}:"
 
-    def _refuse(self, task_id, token, exc) -> None:
+    def _refuse(self, task_id: str, token: str, exc: BadRecord) -> None:
         log.warning("strand: task %s in %r cannot be run: %s; marked error", task_id, self, exc)
         self.finish_task(task_id, token, error_fields(BAD_RECORD, str(exc)))
 
-    def _grouped(self, operation):
+    def _grouped(self, operation: Callable[[], _T]) -> _T:
         """``operation()``; if the stream or its group is gone (the server
         restarted without its data), recreate them and try again -- or no
         reader would ever see a task again."""
@@ -543,11 +564,12 @@ class RedisStore(collections.abc.MutableMapping):
         self._create_group()
         return operation()
 
-    def renew_task(self, task_id, token, lease=None) -> bool:
+    def renew_task(self, task_id: str, token: str, lease: float | None = None) -> bool:
         """Reset the claim's idle time; False if the claim was lost."""
         return not self.renew_tasks([(task_id, token)], lease, reader=None)
 
-    def renew_tasks(self, claims, lease=None, reader=None):
+    def renew_tasks(self, claims: Sequence[tuple[str, str]], lease: float | None = None,
+                    reader: str | None = None) -> list[str]:
         """Renew ``claims`` (``(id, token)`` pairs) of the consumer ``reader``
         in one round trip; the ids of the claims that were lost."""
         self._require_open()
@@ -561,18 +583,18 @@ class RedisStore(collections.abc.MutableMapping):
         lost = self._scripts["renew"](keys=[self._queue], args=args)
         return [item.decode() for item in lost]
 
-    def finish_task(self, task_id, token, fields):
+    def finish_task(self, task_id: str, token: str, fields: Mapping[str, Any]) -> bool:
         """Write the outcome ``fields`` and acknowledge the stream entry, if
         the claim ``token`` still owns the task: one round trip; True if
         written.  A ``status`` of ``new`` (a retry) waits until ``eta``;
         ``expires`` (epoch seconds) removes the record then."""
         return self.finish_tasks([(task_id, token, fields)])[0]
 
-    def finish_tasks(self, outcomes):
+    def finish_tasks(self, outcomes: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[bool]:
         """:meth:`finish_task` for each ``(id, token, fields)`` in one round
         trip; a list of bools."""
         self._require_open()
-        tasks = []
+        tasks: list[list[str]] = []
         for task_id, token, fields in outcomes:
             expires = fields.get("expires")
             tasks.append([task_id, token, outcome_text(fields), str(fields.get("status", "")),
@@ -583,14 +605,14 @@ class RedisStore(collections.abc.MutableMapping):
         keys = [self._queue, self._delayed, self._expiring]
         return [done == ord("1") for done in self._scripts["finish"](keys=keys, args=args)]
 
-    def release_task(self, task_id, token):
+    def release_task(self, task_id: str, token: str) -> bool:
         """Give a claimed task that did not start back to the queue (its
         reader stops); True if the claim still owned it."""
         self._require_open()
         return bool(self._scripts["give_back"](keys=[self._key(task_id), self._queue],
                                                args=[self.group, token, task_id]))
 
-    def cancel_task(self, task_id):
+    def cancel_task(self, task_id: str) -> bool:
         """Mark a task no reader claimed yet ``error`` (``TaskCancelled``);
         True if it was still waiting."""
         fields = error_fields("TaskCancelled", "the task was cancelled before a reader "
@@ -599,7 +621,7 @@ class RedisStore(collections.abc.MutableMapping):
         return bool(self._retrying(lambda: self._scripts["cancel"](
             keys=[key, self._delayed], args=[outcome_text(fields), task_id, self._channel])))
 
-    def forget_reader(self, reader) -> None:
+    def forget_reader(self, reader: str) -> None:
         """Remove a stopped reader's consumer from the group if it holds no
         claim (a claim it holds stays, to be recovered after its lease)."""
         self._require_open()
@@ -611,7 +633,7 @@ class RedisStore(collections.abc.MutableMapping):
 
     # --- administration (the ``strand`` command) ------------------------------
 
-    def _statuses(self):
+    def _statuses(self) -> list[tuple[str, str]]:
         ids = [item.decode() for item in self._live_ids()]
         pipe = self._client.pipeline(transaction=False)
         for task_id in ids:
@@ -620,13 +642,13 @@ class RedisStore(collections.abc.MutableMapping):
         return [(task_id, status.decode()) for task_id, status in zip(ids, statuses)
                 if status is not None]
 
-    def counts(self):
+    def counts(self) -> dict[str, int]:
         """``{status: number of records}``."""
         return dict(collections.Counter(status for _, status in self._statuses()))
 
-    def errors(self, limit=10):
+    def errors(self, limit: int = 10) -> list[tuple[str, Record]]:
         """The last ``limit`` failed records, newest first, as ``(id, record)``."""
-        failed = []
+        failed: list[tuple[str, Record]] = []
         for task_id, status in self._statuses():
             if status == ERROR:
                 try:
@@ -636,13 +658,14 @@ class RedisStore(collections.abc.MutableMapping):
         failed.sort(key=lambda item: item[1].get("finished") or 0, reverse=True)
         return failed[:limit]
 
-    def requeue(self, task_id):
+    def requeue(self, task_id: str) -> bool:
         """Queue a failed task again (its outcome is dropped); True if it had failed."""
         key = self._key(task_id)
         return bool(self._retrying(lambda: self._scripts["requeue"](
             keys=[key, self._queue], args=[task_id])))
 
-    def purge(self, statuses=(COMPLETE, ERROR), before=None):
+    def purge(self, statuses: Collection[str] = (COMPLETE, ERROR),
+              before: float | None = None) -> int:
         """Delete the records of ``statuses`` (finished before ``before``,
         epoch seconds, if given); the number deleted."""
         deleted = 0
@@ -660,7 +683,7 @@ class RedisStore(collections.abc.MutableMapping):
 
     # --- writers waiting for outcomes ------------------------------------------
 
-    def outcome_waiter(self):
+    def outcome_waiter(self) -> Subscriptions:
         """The :class:`Subscriptions` that wake writers waiting for outcomes."""
         return self._outcomes
 
@@ -681,7 +704,8 @@ class RedisStore(collections.abc.MutableMapping):
                         self._outcomes.fire_all()  # what ended before we listened
                     message = pubsub.get_message(timeout=1.0)
                 except self.connection_errors:
-                    pubsub = _close_quietly(pubsub)
+                    _close_quietly(pubsub)
+                    pubsub = None
                     time.sleep(0.2)
                     continue
                 if message is not None and message.get("type") == "message":
@@ -696,24 +720,23 @@ class RedisStore(collections.abc.MutableMapping):
             _close_quietly(pubsub)
 
 
-def _close_quietly(pubsub):
+def _close_quietly(pubsub: "PubSub | None") -> None:
     if pubsub is not None:
         try:
             pubsub.close()
         except Exception:
             pass
-    return None
 
 
 class _Outage:
     """Logs one warning when the server goes away and one when it is back.
     redis-py deep-copies the Retry of a client; the copies share this."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: RedisStore) -> None:
         self._store = store
         self.since: float | None = None
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: dict[int, Any]) -> "_Outage":
         return self
 
     def began(self) -> None:
@@ -733,29 +756,30 @@ class _Backoff:
     """0.05 s doubling to 1 s between the client's attempts; the first
     failure of an outage is logged."""
 
-    def __init__(self, outage) -> None:
+    def __init__(self, outage: _Outage) -> None:
         self._outage = outage
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: dict[int, Any]) -> "_Backoff":
         return _Backoff(copy.deepcopy(self._outage, memo))
 
     @staticmethod
-    def delay(failures):
-        return min(_FIRST_RETRY_DELAY * 2 ** (failures - 1), _MAX_RETRY_DELAY)
+    def delay(failures: int) -> float:
+        pause: float = _FIRST_RETRY_DELAY * 2 ** (failures - 1)
+        return min(pause, _MAX_RETRY_DELAY)
 
     def reset(self) -> None:
         """A new command: nothing to forget."""
 
-    def compute(self, failures):
+    def compute(self, failures: int) -> float:
         """Seconds to wait before the next attempt."""
         self._outage.began()
         return self.delay(failures)
 
 
-_UNAVAILABLE: list[Any] = []
+_UNAVAILABLE: list[type[StoreUnavailable]] = []
 
 
-def unavailable_error():
+def unavailable_error() -> type[StoreUnavailable]:
     """The class raised when the server cannot be reached: a
     :class:`strand.StoreUnavailable` that is also redis-py's ConnectionError."""
     if not _UNAVAILABLE:
@@ -766,7 +790,7 @@ def unavailable_error():
     return _UNAVAILABLE[0]
 
 
-def _timeout(value, what):
+def _timeout(value: float | None, what: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
@@ -774,13 +798,13 @@ def _timeout(value, what):
     return float(value)
 
 
-def _raw(text):
+def _raw(text: object) -> bytes:
     """A text of a claim's JSON reply as the bytes the hash holds."""
     return text.encode("utf-8", "surrogateescape") if isinstance(text, str) else b""
 
 
-def _record_from_hash(fields):
-    claim = {}
+def _record_from_hash(fields: dict[bytes, bytes]) -> Record:
+    claim: dict[str, Any] = {}
     if b"reader" in fields:
         claim = {"reader": fields[b"reader"].decode(),
                  "attempts": int(fields.get(b"attempts", b"0")),

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import _lateral
@@ -16,7 +17,8 @@ import _lateral
 from ..handles import COMPLETE, ERROR, NEW, RUNNING, status_fields
 from ..serialization import encode_record
 from . import _wake
-from ._records import BAD_RECORD, BadRecord, decode_record, error_fields, merged, outcome_text
+from ._records import (BAD_RECORD, BadRecord, Claim, Record, decode_record, error_fields, merged,
+                       outcome_text)
 from ._waiting import Subscriptions
 
 log = logging.getLogger("strand")
@@ -33,7 +35,7 @@ _RETURNING = sqlite3.sqlite_version_info >= (3, 35)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class SqliteStore(collections.abc.MutableMapping):
+class SqliteStore(collections.abc.MutableMapping[str, Record]):
     """A ``MutableMapping`` of task id -> record kept in an SQLite file.
 
     Several processes (writers and readers) may open the same file: a reader
@@ -51,7 +53,8 @@ class SqliteStore(collections.abc.MutableMapping):
     (see ``strand/stores/_wake.py``).
     """
 
-    def __init__(self, path, *, table="strand_tasks", timeout=30.0):
+    def __init__(self, path: str | os.PathLike[str], *, table: str = "strand_tasks",
+                 timeout: float = 30.0) -> None:
         try:
             path = os.fspath(path)
         except TypeError:
@@ -70,7 +73,7 @@ class SqliteStore(collections.abc.MutableMapping):
         self._local = threading.local()
         self._closed = False
         self._wake = _wake.WakeChannel(self.path + "\0" + table)
-        self._listeners = {}  # reader name -> its task Listener
+        self._listeners: dict[str, _wake.Listener] = {}  # reader name -> its task Listener
         self._listeners_lock = threading.Lock()
         self._outcomes = Subscriptions(start=self._watch_outcomes)
         self._next_sweep = 0.0
@@ -82,10 +85,10 @@ class SqliteStore(collections.abc.MutableMapping):
             raise sqlite3.OperationalError(f"cannot open the task store {self.path!r}: "
                                            f"{exc}") from exc
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "table": self.table, "timeout": self.timeout}
 
-    def __setstate__(self, state) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["path"], table=state["table"],  # type: ignore[misc]
                       timeout=state["timeout"])
 
@@ -94,11 +97,11 @@ class SqliteStore(collections.abc.MutableMapping):
 
     # --- connections -------------------------------------------------------
 
-    def _conn(self):
+    def _conn(self) -> sqlite3.Connection:
         if self._closed:  # ValueError, as for a closed file or shelf
             raise ValueError(f"{self!r} is closed; open a new SqliteStore to use the "
                              "file again")
-        conn = getattr(self._local, "conn", None)
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -106,7 +109,7 @@ class SqliteStore(collections.abc.MutableMapping):
         return conn
 
     @contextlib.contextmanager
-    def _write(self):
+    def _write(self) -> Iterator[sqlite3.Connection]:
         # The threads of one process take turns on a lock of the file's own:
         # SQLite's busy handler would make them sleep (1, 2, 5, 10... ms)
         # while another connection of the same process holds the write lock.
@@ -155,7 +158,7 @@ class SqliteStore(collections.abc.MutableMapping):
 
     _LIVE = "(expires IS NULL OR expires > ?)"
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> Record:
         row = self._conn().execute(
             f"SELECT record, outcome, status, reader, attempts, started FROM {self.table} "
             f"WHERE id = ? AND {self._LIVE}", (_check_key(key), time.time())).fetchone()
@@ -163,7 +166,7 @@ class SqliteStore(collections.abc.MutableMapping):
             raise KeyError(key)
         return _merged_row(row)
 
-    def __setitem__(self, key, record):
+    def __setitem__(self, key: str, record: Mapping[str, Any]) -> None:
         if not isinstance(record, collections.abc.Mapping):
             raise TypeError(f"a task record must be a mapping, got {type(record).__name__}")
         text = encode_record(record, key)
@@ -183,22 +186,23 @@ class SqliteStore(collections.abc.MutableMapping):
         if status == NEW:
             self._wake.notify(_wake.TASK)
 
-    def __delitem__(self, key):
+    def __delitem__(self, key: str) -> None:
         with self._write() as conn:
             cursor = conn.execute(f"DELETE FROM {self.table} WHERE id = ?", (_check_key(key),))
         if cursor.rowcount == 0:
             raise KeyError(key)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         rows = self._conn().execute(f"SELECT id FROM {self.table} WHERE {self._LIVE} "
                                     "ORDER BY seq", (time.time(),)).fetchall()
         return iter([row[0] for row in rows])
 
-    def __len__(self):
-        return self._conn().execute(f"SELECT COUNT(*) FROM {self.table} WHERE {self._LIVE}",
+    def __len__(self) -> int:
+        count: int = self._conn().execute(f"SELECT COUNT(*) FROM {self.table} WHERE {self._LIVE}",
                                     (time.time(),)).fetchone()[0]
+        return count
 
-    def __contains__(self, key) -> bool:
+    def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
         return self._conn().execute(f"SELECT 1 FROM {self.table} WHERE id = ? AND "
@@ -206,13 +210,14 @@ class SqliteStore(collections.abc.MutableMapping):
 
     # --- the task-queue protocol ------------------------------------------
 
-    def claim_task(self, reader, lease=None):
+    def claim_task(self, reader: str, lease: float | None = None) -> Claim | None:
         """Claim the oldest new task (or one whose lease expired): mark it
         running and return ``(id, record, token)``, or None."""
         claims = self.claim_tasks(reader, lease, 1)
         return claims[0] if claims else None
 
-    def claim_tasks(self, reader, lease=None, count=1, wait=0.0, stop=None):
+    def claim_tasks(self, reader: str, lease: float | None = None, count: int = 1,
+                    wait: float = 0.0, stop: threading.Event | None = None) -> list[Claim]:
         """Claim up to ``count`` tasks -- those whose lease expired first,
         then new ones due now, oldest first -- in one transaction; a list of
         ``(id, record, token)``.  With ``wait`` > 0 and nothing to claim,
@@ -236,14 +241,14 @@ class SqliteStore(collections.abc.MutableMapping):
         """Wake the readers waiting in ``claim_tasks`` (a reader stops)."""
         self._wake.notify(_wake.TASK)
 
-    def _listener(self, reader):
+    def _listener(self, reader: str) -> _wake.Listener:
         with self._listeners_lock:
             listener = self._listeners.get(reader)
             if listener is None:
                 listener = self._listeners[reader] = self._wake.listen(_wake.TASK)
             return listener
 
-    def forget_reader(self, reader) -> None:
+    def forget_reader(self, reader: str) -> None:
         """A reader stopped: close its wake-up socket."""
         with self._listeners_lock:
             listener = self._listeners.pop(reader, None)
@@ -256,13 +261,14 @@ class SqliteStore(collections.abc.MutableMapping):
                   "(not_before IS NULL OR not_before <= :now) ORDER BY seq LIMIT :count) "
                   "LIMIT :count")
 
-    def _claim_round(self, reader, lease, count):
+    def _claim_round(self, reader: str, lease: float | None, count: int) -> list[Claim]:
         while True:  # a round that found only bad records is followed by another
             claims, refused = self._claim_rows(reader, lease, count)
             if claims or not refused:
                 return claims
 
-    def _claim_rows(self, reader, lease, count):
+    def _claim_rows(self, reader: str, lease: float | None,
+                    count: int) -> tuple[list[Claim], int]:
         now = time.time()
         claimable = self._CLAIMABLE.format(t=self.table)
         # a read-only look first: an idle reader takes no write lock
@@ -283,7 +289,8 @@ class SqliteStore(collections.abc.MutableMapping):
                 conn.execute(update, params)
                 rows = conn.execute(f"SELECT {returned} FROM {self.table} WHERE seq IN "
                                     f"({','.join('?' * len(seqs))})", seqs).fetchall()
-            claims, refused = [], 0
+            claims: list[Claim] = []
+            refused = 0
             for seq, key, text, outcome, token, attempts in sorted(rows):
                 try:
                     record = decode_record(text)
@@ -298,7 +305,7 @@ class SqliteStore(collections.abc.MutableMapping):
                 claims.append((key, record, token))
         return claims, refused
 
-    def _refuse(self, conn, seq, key, exc) -> None:
+    def _refuse(self, conn: sqlite3.Connection, seq: int, key: str, exc: BadRecord) -> None:
         log.warning("strand: task %s in %r cannot be run: %s; marked error", key, self, exc)
         fields = error_fields(BAD_RECORD, str(exc))
         conn.execute(f"UPDATE {self.table} SET status = ?, outcome = ?, token = NULL, "
@@ -306,26 +313,28 @@ class SqliteStore(collections.abc.MutableMapping):
                      (ERROR, outcome_text(fields), fields["finished"], seq))
         self._wake.notify(_wake.DONE, key.encode("utf-8"))
 
-    def _sweep(self, conn, now) -> None:
+    def _sweep(self, conn: sqlite3.Connection, now: float) -> None:
         if now >= self._next_sweep:
             self._next_sweep = now + _SWEEP_INTERVAL
             conn.execute(f"DELETE FROM {self.table} WHERE expires <= ?", (now,))
 
-    def _next_due(self):
-        row = self._conn().execute(f"SELECT MIN(not_before) FROM {self.table} WHERE "
-                                   "status = 'new' AND not_before IS NOT NULL").fetchone()
+    def _next_due(self) -> float | None:
+        row: tuple[float | None] = self._conn().execute(
+            f"SELECT MIN(not_before) FROM {self.table} WHERE status = 'new' AND "
+            "not_before IS NOT NULL").fetchone()
         return row[0]
 
-    def renew_task(self, key, token, lease=None) -> bool:
+    def renew_task(self, key: str, token: str, lease: float | None = None) -> bool:
         """Extend the lease of a claim; False if the claim was lost."""
         return not self.renew_tasks([(key, token)], lease)
 
-    def renew_tasks(self, claims, lease=None):
+    def renew_tasks(self, claims: Sequence[tuple[str, str]],
+                    lease: float | None = None) -> list[str]:
         """Extend the leases of ``claims`` (``(id, token)`` pairs) in one
         transaction; the ids of the claims that were lost."""
         if lease is None or not claims:
             return []
-        lost = []
+        lost: list[str] = []
         with self._write() as conn:
             until = time.time() + lease
             for key, token in claims:
@@ -335,7 +344,7 @@ class SqliteStore(collections.abc.MutableMapping):
                     lost.append(key)
         return lost
 
-    def finish_task(self, key, token, fields):
+    def finish_task(self, key: str, token: str, fields: Mapping[str, Any]) -> bool:
         """Write the outcome ``fields`` (``status``, and ``result`` or
         ``error``...) if the claim ``token`` still owns the task: one
         ``UPDATE``; True if written.  A ``status`` of ``new`` (a retry) with
@@ -343,7 +352,7 @@ class SqliteStore(collections.abc.MutableMapping):
         seconds) removes the record then."""
         return self.finish_tasks([(key, token, fields)])[0]
 
-    def finish_tasks(self, outcomes):
+    def finish_tasks(self, outcomes: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[bool]:
         """:meth:`finish_task` for each ``(id, token, fields)``, in one
         transaction; a list of bools."""
         rows = [(str(fields.get("status", "")), outcome_text(fields),
@@ -362,7 +371,7 @@ class SqliteStore(collections.abc.MutableMapping):
             self._wake.notify(_wake.TASK)
         return written
 
-    def release_task(self, key, token):
+    def release_task(self, key: str, token: str) -> bool:
         """Give a claimed task that did not start back to the queue (its
         reader stops); True if the claim still owned it."""
         with self._write() as conn:
@@ -373,7 +382,7 @@ class SqliteStore(collections.abc.MutableMapping):
             self._wake.notify(_wake.TASK)
         return bool(released)
 
-    def cancel_task(self, key):
+    def cancel_task(self, key: str) -> bool:
         """Mark a task that no reader claimed yet ``error`` (``TaskCancelled``);
         True if it was still waiting."""
         fields = error_fields("TaskCancelled", "the task was cancelled before a reader "
@@ -389,13 +398,13 @@ class SqliteStore(collections.abc.MutableMapping):
 
     # --- administration (the ``strand`` command) ------------------------------
 
-    def counts(self):
+    def counts(self) -> dict[str, int]:
         """``{status: number of records}``."""
         rows = self._conn().execute(f"SELECT status, COUNT(*) FROM {self.table} WHERE "
                                     f"{self._LIVE} GROUP BY status", (time.time(),))
         return dict(rows.fetchall())
 
-    def errors(self, limit=10):
+    def errors(self, limit: int = 10) -> list[tuple[str, Record]]:
         """The last ``limit`` failed records, newest first, as ``(id, record)``."""
         rows = self._conn().execute(
             f"SELECT id, record, outcome, status, reader, attempts, started FROM {self.table} "
@@ -403,7 +412,7 @@ class SqliteStore(collections.abc.MutableMapping):
             "LIMIT ?", (time.time(), limit)).fetchall()
         return [(row[0], _merged_row(row[1:])) for row in rows]
 
-    def requeue(self, key):
+    def requeue(self, key: str) -> bool:
         """Queue a failed task again (its outcome is dropped); True if it had failed."""
         with self._write() as conn:
             done = conn.execute(
@@ -414,12 +423,13 @@ class SqliteStore(collections.abc.MutableMapping):
             self._wake.notify(_wake.TASK)
         return bool(done)
 
-    def purge(self, statuses=(COMPLETE, ERROR), before=None):
+    def purge(self, statuses: Collection[str] = (COMPLETE, ERROR),
+              before: float | None = None) -> int:
         """Delete the records of ``statuses`` (finished before ``before``,
         epoch seconds, if given); the number deleted."""
         marks = ",".join("?" * len(statuses))
         query = f"DELETE FROM {self.table} WHERE status IN ({marks})"
-        params = list(statuses)
+        params: list[str | float] = list(statuses)
         if before is not None:
             query += " AND COALESCE(finished, 0) < ?"
             params.append(before)
@@ -428,7 +438,7 @@ class SqliteStore(collections.abc.MutableMapping):
 
     # --- writers waiting for outcomes ------------------------------------------
 
-    def outcome_waiter(self):
+    def outcome_waiter(self) -> Subscriptions:
         """The :class:`Subscriptions` that wake writers waiting for outcomes."""
         return self._outcomes
 
@@ -437,7 +447,7 @@ class SqliteStore(collections.abc.MutableMapping):
         threading.Thread(target=self._outcome_loop, args=(listener,), daemon=True,
                          name="strand-sqlite-outcomes").start()
 
-    def _outcome_loop(self, listener) -> None:
+    def _outcome_loop(self, listener: _wake.Listener) -> None:
         """Reads the done wake-ups while writers wait (and 30 s longer)."""
         idle, ended_idle = 0.0, False
         try:
@@ -458,7 +468,7 @@ class SqliteStore(collections.abc.MutableMapping):
 # Seconds a watcher of outcomes lives on once nobody waits.
 _WATCH_IDLE = 30.0
 
-_FILE_LOCKS: dict[Any, Any] = {}
+_FILE_LOCKS: dict[str, threading.Lock] = {}
 _FILE_LOCKS_LOCK = threading.Lock()
 
 
@@ -466,7 +476,7 @@ _FILE_LOCKS_LOCK = threading.Lock()
 os.register_at_fork(after_in_child=_FILE_LOCKS.clear)
 
 
-def _file_lock(path):
+def _file_lock(path: str) -> threading.Lock:
     """The process's lock of one database file."""
     lock = _FILE_LOCKS.get(path)
     if lock is None:
@@ -475,7 +485,7 @@ def _file_lock(path):
     return lock
 
 
-def _merged_row(row):
+def _merged_row(row: Sequence[Any]) -> Record:
     text, outcome, status, *claim = row
     return merged(text, outcome, status,
                   {name: value for name, value in zip(_CLAIM_COLUMNS, claim) if value is not None})
@@ -485,7 +495,7 @@ def _merged_row(row):
 _MAX_BUSY_SECONDS = (2 ** 31 - 1) / 1000
 
 
-def _busy_timeout(timeout):
+def _busy_timeout(timeout: float) -> float:
     """Seconds a connection waits for a lock: any non-negative number, capped
     at what SQLite can represent (a larger value would wrap to no wait)."""
     if timeout is None:
@@ -493,7 +503,7 @@ def _busy_timeout(timeout):
     return min(cast(float, _lateral.check_timeout(timeout)), _MAX_BUSY_SECONDS)
 
 
-def _check_key(key):
+def _check_key(key: object) -> str:
     if not isinstance(key, str):
         raise TypeError(f"task ids in a store are strings, got {key!r}")
     return key
