@@ -562,7 +562,9 @@ class RedisStore(collections.abc.MutableMapping[str, Record]):
             log.warning("strand: the queue of %s was missing (the server lost its data?); "
                         "recreated it", repr(self))
         self._create_group()
-        return operation()
+        result = operation()
+        self._group_seen = True  # it exists now: losing it again is news
+        return result
 
     def renew_task(self, task_id: str, token: str, lease: float | None = None) -> bool:
         """Reset the claim's idle time; False if the claim was lost."""
