@@ -26,6 +26,7 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ParamSpec, TypeVar
 
+import _lateral
 import _lateral_progress
 
 from . import _params
@@ -184,34 +185,45 @@ def default_workers() -> int:
 def acquire(max_workers: int) -> Pool:
     """The open pool of ``max_workers`` processes (started on first use),
     counted as used until :func:`release`."""
-    evicted = []
-    with _lock:
-        pool = _pools.get(max_workers)
-        if pool is None:
-            while len(_pools) >= KEEP:
-                evicted.append(_pools.pop(next(iter(_pools))))
-            pool = _pools[max_workers] = Pool(ProcessPool(max_workers))
-        pool.users += 1
-        idle_evicted = [old for old in evicted if old.users == 0]
+    # The table's lock is taken by the core's locked_call, not a with block,
+    # for the reason parallel._threads._locked gives.
+    pool, idle_evicted = _lateral.locked_call(_lock, _take_pool, max_workers)
     for old in idle_evicted:
         old.executor.shutdown(wait=False)
     return pool
 
 
+def _take_pool(max_workers: int) -> tuple[Pool, list[Pool]]:
+    """The pool of ``max_workers`` processes, one more user counted, and the
+    idle pools evicted to make room for it.  Contract: _lock held."""
+    evicted = []
+    pool = _pools.get(max_workers)
+    if pool is None:
+        while len(_pools) >= KEEP:
+            evicted.append(_pools.pop(next(iter(_pools))))
+        pool = _pools[max_workers] = Pool(ProcessPool(max_workers))
+    pool.users += 1
+    return pool, [old for old in evicted if old.users == 0]
+
+
 def release(pool: Pool, abandoned: bool = False, broken: bool = False) -> None:
     """A call is done with ``pool``.  ``abandoned``: it timed out with chunks
     still running; ``broken``: a worker died."""
-    with _lock:
-        pool.users -= 1
-        if abandoned or broken:
-            _uncache(pool)
-        pool.doomed = pool.doomed or abandoned
-        cached = any(p is pool for p in _pools.values())
-        last_user = pool.users == 0
+    cached, last_user = _lateral.locked_call(_lock, _let_go, pool, abandoned, broken)
     if last_user and (pool.doomed or broken):
         _terminate(pool.executor)
     elif last_user and not cached:
         pool.executor.shutdown(wait=False)
+
+
+def _let_go(pool: Pool, abandoned: bool, broken: bool) -> tuple[bool, bool]:
+    """One user fewer: (whether the table still has ``pool``, whether that
+    was its last user).  Contract: _lock held."""
+    pool.users -= 1
+    if abandoned or broken:
+        _uncache(pool)
+    pool.doomed = pool.doomed or abandoned
+    return any(p is pool for p in _pools.values()), pool.users == 0
 
 
 def _uncache(pool: Pool) -> None:
@@ -236,8 +248,13 @@ def _terminate(executor: concurrent.futures.Executor) -> None:
 
 def shutdown() -> None:
     """Shut down every cached pool, waiting for their processes."""
-    with _lock:
-        pools = list(_pools.values())
-        _pools.clear()
+    pools: list[Pool] = _lateral.locked_call(_lock, _take_all)
     for pool in pools:
         pool.executor.shutdown(wait=True)
+
+
+def _take_all() -> list[Pool]:
+    """Empty the table; the pools it had.  Contract: _lock held."""
+    pools = list(_pools.values())
+    _pools.clear()
+    return pools
