@@ -152,9 +152,16 @@ class CountingRedisStore(strand.RedisStore):
 
 def gated_record_run(log_path, tag, gate):
     """``record_run`` once the file ``gate`` exists: the test decides when
-    the task ends."""
+    the task ends.  It creates ``gate + '.started'`` first: a record marked
+    running does not prove its reader has it (a server killed between
+    running the claim and sending its reply leaves the task to its lease)."""
+    open(_started(gate), "w").close()
     wait_until(lambda: os.path.exists(gate), timeout=60)
     return record_run(log_path, tag)
+
+
+def _started(gate):
+    return gate + ".started"
 
 
 def _runs(log_path):
@@ -204,7 +211,7 @@ def test_no_task_is_lost_when_the_server_restarts(durable_server, tmp_path, capl
         tasks["gated"] = gated = gated_writer(log_path, "gated", gate)
         for i in range(10):
             tasks[f"queued-{i}"] = writer(log_path, f"queued-{i}")
-        wait_until(lambda: gated.status == "running", timeout=30)
+        wait_until(lambda: os.path.exists(_started(gate)), timeout=30)
         assert all(tasks[f"before-{i}"].done() for i in range(10))
 
         durable_server.stop(stop_signal)
@@ -279,7 +286,7 @@ def test_a_reader_stopped_while_the_server_is_down_leaves_its_task_to_be_run_aga
                                    max_reconnect_interval=MAX_RECONNECT_INTERVAL).listen()
     task = writer(log_path, "gated", gate)
     try:
-        wait_until(lambda: task.status == "running", timeout=30)
+        wait_until(lambda: os.path.exists(_started(gate)), timeout=30)
         durable_server.stop(signal.SIGKILL)
         open(gate, "w").close()
         wait_until(lambda: _runs(log_path)["gated"] == 1, timeout=30)

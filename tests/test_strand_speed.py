@@ -54,13 +54,39 @@ def test_an_idle_reader_blocks_instead_of_polling(store):
     assert 1 <= idle_calls <= 10, idle_calls
 
 
+_returned = []
+
+
+def note_return(value):
+    _returned.append(value)
+    return value
+
+
+def _finisher_waits_for_returns(store, count):
+    """Hold the finisher thread's first write until ``count`` task functions
+    have returned, so that outcomes queue behind it whatever the machine's
+    load (a fast write could otherwise take each one alone)."""
+    held_once = []
+    for name in ("finish_task", "finish_tasks"):
+        original = getattr(store, name)
+
+        def held(*args, _original=original, **kwargs):
+            if threading.current_thread().name == "strand-finisher" and not held_once:
+                held_once.append(True)
+                wait_until(lambda: len(_returned) >= count, timeout=30)
+            return _original(*args, **kwargs)
+        setattr(store, name, held)
+
+
 def test_claims_and_finishes_come_several_per_call(store):
+    _returned.clear()
     claims = Counting(store, "claim_tasks")
     finishes = Counting(store, "finish_tasks")
-    writer = strand.StoreTaskWriter(jobs.sleep_for, store)
-    tasks = [writer(0.01) for _ in range(40)]
-    with strand.StoreTaskReader(store, functions=[jobs.sleep_for], concurrency=4):
-        assert all(task.result(60) == 0.01 for task in tasks)
+    _finisher_waits_for_returns(store, 4)
+    writer = strand.StoreTaskWriter(note_return, store)
+    tasks = [writer(i) for i in range(40)]
+    with strand.StoreTaskReader(store, functions=[note_return], concurrency=4):
+        assert [task.result(60) for task in tasks] == list(range(40))
     assert max(len(claimed) for claimed in claims.calls) > 1
     written = sum(len(done) for done in finishes.calls)
     assert written <= 40 and max(len(done) for done in finishes.calls) > 1
