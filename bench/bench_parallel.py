@@ -1,6 +1,6 @@
 """Throughput of parallel.map against the standard library, in one run.
 
-    python bench/bench_parallel.py [--repeat N] [--check]
+    python bench/bench_parallel.py [--repeat N] [--quick] [--check]
 
 Every measurement is repeated and the best run kept; the contenders are
 measured in turn, round after round, so that a burst of load on this shared
@@ -13,11 +13,15 @@ for both.  "core batch alone" is parallel.map's core batch without copying
 its result list into a ListResult: the part of the thread figure that the
 core, not this package, decides.
 
---check exits non-zero unless the targets hold:
-  thread:  parallel.map >= ThreadPool.map and >= 40 x ThreadPoolExecutor.map
-  process: parallel.process.map >= multiprocessing.Pool.map, and a CPU-bound
-           map of 2 x CPUs items >= 1.8 x faster than running them serially
-           (checked when the machine has at least 2 CPUs).
+Every ratio is printed with its target and PASS or MISS; --check exits
+non-zero when one is missed.  The targets (issues 4 and 13):
+  thread:  parallel.map >= ThreadPool.map and >= 40 x ThreadPoolExecutor.map;
+           2,000,000 tiny items within 1.3 x a plain serial loop's time
+  process: parallel.process.map's time <= 0.9 x multiprocessing.Pool.map's,
+           warm and cold; 64 items of 20 ms of CPU within 1.0 x
+           ProcessPoolExecutor's time; a CPU-bound map of 2 x CPUs items
+           >= 1.8 x faster than running them serially (when the machine has
+           at least 2 CPUs).
 """
 import argparse
 import concurrent.futures
@@ -34,8 +38,10 @@ import parallel  # noqa: E402
 
 THREAD_ITEMS = 200_000
 EXECUTOR_ITEMS = 20_000   # ThreadPoolExecutor.map is too slow for 200,000
+TINY_ITEMS = 2_000_000    # against a serial loop: what a map costs per item
 PROCESS_ITEMS = 20_000
 CPU_SECONDS = 0.4         # per CPU-bound item, roughly
+SHORT_CPU_ITEMS, SHORT_CPU_SECONDS = 64, 0.02
 
 
 def noop(x):
@@ -85,6 +91,31 @@ def bench_threads(rounds):
         "core batch alone (no result list copy)": THREAD_ITEMS / best["core batch alone"],
         "ThreadPoolExecutor.map": EXECUTOR_ITEMS / best["ThreadPoolExecutor.map"],
     }
+
+
+def bench_tiny(rounds):
+    """(parallel.map's best time, a serial loop's) over TINY_ITEMS items."""
+    items = list(range(TINY_ITEMS))
+    parallel.map(noop, items[:100])
+    best = best_of(rounds, {
+        "serial": lambda: [noop(x) for x in items],
+        "parallel.map": lambda: parallel.map(noop, items),
+    })
+    return best["parallel.map"], best["serial"]
+
+
+def bench_short_cpu(rounds):
+    """(parallel.process.map's best time, ProcessPoolExecutor.map's) over
+    SHORT_CPU_ITEMS items of SHORT_CPU_SECONDS of CPU each, pools warm."""
+    work = [_calibrate(SHORT_CPU_SECONDS)] * SHORT_CPU_ITEMS
+    with concurrent.futures.ProcessPoolExecutor() as executor:
+        list(executor.map(spin, [1] * 8))
+        parallel.process.map(spin, [1] * 8)
+        best = best_of(rounds, {
+            "parallel": lambda: parallel.process.map(spin, work),
+            "executor": lambda: list(executor.map(spin, work)),
+        })
+    return best["parallel"], best["executor"]
 
 
 def _core_batch(core, items):
@@ -145,48 +176,53 @@ def _calibrate(seconds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=15, help="rounds per measurement")
+    parser.add_argument("--quick", action="store_true", help="3 rounds (a rough look)")
     parser.add_argument("--check", action="store_true", help="fail unless targets hold")
     args = parser.parse_args()
+    rounds = 3 if args.quick else args.repeat
 
-    threads = bench_threads(args.repeat)
-    processes = bench_processes(args.repeat)
+    threads = bench_threads(rounds)
+    tiny_parallel, tiny_serial = bench_tiny(max(3, rounds // 3))
+    processes = bench_processes(rounds)
+    short_parallel, short_executor = bench_short_cpu(max(3, rounds // 3))
     speedup, cpu_items, cpus = bench_cpu_bound()
     parallel.shutdown()
 
-    rows = [(name, rate) for name, rate in threads.items()]
-    rows += [(name, rate) for name, rate in processes.items()]
     print(f"{'benchmark':44} {'items/s':>14}")
-    for name, rate in rows:
+    for name, rate in [*threads.items(), *processes.items()]:
         print(f"{name:44} {rate:>14,.0f}")
-    ratios = {
-        "thread: parallel.map / ThreadPool.map":
-            threads["parallel.map (thread)"] / threads["ThreadPool.map"],
-        "thread: parallel.map / ThreadPoolExecutor.map":
-            threads["parallel.map (thread)"] / threads["ThreadPoolExecutor.map"],
-        "process: parallel / multiprocessing.Pool":
-            processes["parallel.process.map"] / processes["multiprocessing.Pool.map"],
-        "process cold: parallel / multiprocessing.Pool":
-            processes["parallel.process.map, cold"] / processes["multiprocessing.Pool.map, cold"],
-        f"process CPU-bound speedup ({cpu_items} items, {cpus} CPUs)": speedup,
-    }
+    rows = _ratio_rows(threads, processes, tiny_parallel / tiny_serial,
+                       short_parallel / short_executor, speedup, cpu_items, cpus)
     print()
-    for name, ratio in ratios.items():
-        print(f"{name:60} {ratio:6.2f}x")
+    print(f"{'ratio':66} {'value':>7}  {'target':8}")
+    for name, value, target, met in rows:
+        print(f"{name:66} {value:6.2f}x  {target:8} {'PASS' if met else 'MISS'}")
+    return 1 if args.check and not all(met for *_, met in rows) else 0
 
-    if args.check:
-        failures = []
-        if ratios["thread: parallel.map / ThreadPool.map"] < 1:
-            failures.append("parallel.map slower than ThreadPool.map")
-        if ratios["thread: parallel.map / ThreadPoolExecutor.map"] < 40:
-            failures.append("parallel.map under 40 x ThreadPoolExecutor.map")
-        if ratios["process: parallel / multiprocessing.Pool"] < 1:
-            failures.append("parallel.process.map slower than multiprocessing.Pool.map")
-        if cpus >= 2 and speedup < 1.8:
-            failures.append(f"CPU-bound speedup {speedup:.2f} < 1.8")
-        for failure in failures:
-            print("FAILED:", failure)
-        return 1 if failures else 0
-    return 0
+
+def _ratio_rows(threads, processes, tiny, short_cpu, speedup, cpu_items, cpus):
+    """(name, value, target text, met) for each ratio the targets bound."""
+    thread = threads["parallel.map (thread)"]
+    warm = processes["multiprocessing.Pool.map"] / processes["parallel.process.map"]
+    cold = (processes["multiprocessing.Pool.map, cold"]
+            / processes["parallel.process.map, cold"])
+    rows = [
+        ("thread: parallel.map / ThreadPool.map (throughput)",
+         thread / threads["ThreadPool.map"], ">= 1", thread >= threads["ThreadPool.map"]),
+        ("thread: parallel.map / ThreadPoolExecutor.map (throughput)",
+         thread / threads["ThreadPoolExecutor.map"], ">= 40",
+         thread >= 40 * threads["ThreadPoolExecutor.map"]),
+        (f"thread: {TINY_ITEMS:,} tiny items, parallel.map / serial loop (time)",
+         tiny, "<= 1.3", tiny <= 1.3),
+        ("process: parallel.process.map / Pool.map, warm (time)", warm, "<= 0.9", warm <= 0.9),
+        ("process: parallel.process.map / Pool.map, cold (time)", cold, "<= 0.9", cold <= 0.9),
+        (f"process: {SHORT_CPU_ITEMS} x {SHORT_CPU_SECONDS * 1000:g} ms CPU, "
+         "/ ProcessPoolExecutor (time)", short_cpu, "<= 1.0", short_cpu <= 1.0),
+    ]
+    if cpus >= 2:
+        rows.append((f"process: CPU-bound speedup over serial ({cpu_items} items, {cpus} CPUs)",
+                     speedup, ">= 1.8", speedup >= 1.8))
+    return rows
 
 
 if __name__ == "__main__":

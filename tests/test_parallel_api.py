@@ -226,6 +226,29 @@ def test_map_of_many_items_creates_no_future_per_item(monkeypatch):
     assert created.total == 0
 
 
+def test_a_list_of_items_changed_by_the_calls_is_read_safely():
+    """The thread executor reads the caller's list as the calls run (no
+    copy of millions of items): a call that shrinks it leaves the later
+    items with a clear error, one that grows it adds no call."""
+    items = list(range(100))
+
+    def shrink(x):
+        if x == 0:
+            del items[10:]
+        return x
+
+    with pytest.raises(RuntimeError, match="shrank during the map: item 10 is gone"):
+        parallel.map(shrink, items, max_workers=1)
+
+    items = list(range(100))
+    results = parallel.map(shrink, items, max_workers=1, silent=True)
+    assert results[:10] == list(range(10)) and len(results) == 100
+    assert all(isinstance(result, parallel.FailedTask) for result in results[10:])
+
+    grown = [1, 2, 3]
+    assert parallel.map(lambda x: grown.append(x) or x, grown, max_workers=1) == [1, 2, 3]
+
+
 def test_repeated_calls_reuse_the_pool_threads():
     marks = threading.local()
 

@@ -58,11 +58,18 @@ class Work:
         """The note added to the exception of call number ``index`` when it
         is raised: ``parallel.map item 3 (argument 7) failed``, ``parallel.par
         key 'b' (fetch) failed``."""
-        if self.fn is None:
+        if not self.has_item(index):
+            what = "gone from the list"
+        elif self.fn is None:
             what = _short_repr(self.items[index][0], _function_name)
         else:
             what = "argument " + _short_repr(self.items[index], _REPR.repr)
         return f"{self.name} {self.position(index)} ({what}) failed"
+
+    def has_item(self, index: int) -> bool:
+        """Whether item ``index`` is still there: the thread executor reads
+        the caller's list as the calls run, and a call may shrink it."""
+        return index < len(self.items)
 
     def late_calls(self, indexes: list[int], shown: int = 10) -> str:
         """``items 3, 5`` or ``keys 'b', 'c'``: the calls numbered
@@ -77,7 +84,10 @@ class Work:
         return f"{what} {', '.join(names)}{more}"
 
     def call_args(self, index: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """The (args tuple, kwargs dict) that call number ``index`` receives."""
+        """The (args tuple, kwargs dict) that call number ``index`` receives
+        (none for an item gone from the list)."""
+        if not self.has_item(index):
+            return (), {}
         item = self.items[index]
         if self.fn is None:
             _, args, kwargs = item

@@ -13,8 +13,12 @@
 static PyObject *call_vec(PyObject *fn, PyObject *const *argv, Py_ssize_t n,
                           PyObject *kw, PyObject *extras)
 {
-    if (extras == NULL || PyDict_GET_SIZE(extras) == 0)
+    if (extras == NULL || PyDict_GET_SIZE(extras) == 0) {
+        /* VectorcallDict's own kwargs check costs a tenth of a tiny call */
+        if (kw == NULL)
+            return PyObject_Vectorcall(fn, argv, (size_t)n, NULL);
         return PyObject_VectorcallDict(fn, argv, (size_t)n, kw);
+    }
     PyObject *merged = PyDict_Copy(extras);
     if (merged == NULL)
         return NULL;
@@ -184,12 +188,29 @@ static void store_error(lat_batch *b, Py_ssize_t i)
         b->cancelled = 1;
 }
 
+/* Item i of the batch, a new reference, or NULL with an exception set.
+ * A list is used without a copy (copying millions of items costs a quarter
+ * of a serial loop's time): the caller's list is read as the items run, so
+ * one it shrank meanwhile has no item i any more.  Contract: GIL held. */
+static PyObject *batch_item(lat_batch *b, Py_ssize_t i)
+{
+    if (PyTuple_CheckExact(b->items))
+        return Py_NewRef(PyTuple_GET_ITEM(b->items, i));
+    if (i < PyList_GET_SIZE(b->items))
+        return Py_NewRef(PyList_GET_ITEM(b->items, i));
+    PyErr_Format(PyExc_RuntimeError,
+                 "the list of items shrank during the map: item %zd is gone", i);
+    return NULL;
+}
+
 /* Runs items of the batch until none is left or it is cancelled. */
 void lat_batch_run_ticket(lat_batch *b)
 {
     while (!b->cancelled && b->next < b->n) {
         Py_ssize_t i = b->next++;
-        PyObject *res = call_item(b, PyTuple_GET_ITEM(b->items, i));
+        PyObject *item = batch_item(b, i);
+        PyObject *res = item ? call_item(b, item) : NULL;
+        Py_XDECREF(item);
         /* results is exposed: a user may have shrunk it meanwhile. */
         if (res == NULL || PyList_SetItem(b->results, i, res) < 0)
             store_error(b, i);
@@ -239,7 +260,7 @@ static lat_batch *batch_create(lat_pool *pool, PyObject *fn, PyObject *items,
     if (b == NULL)
         return NULL;
     b->fn = Py_XNewRef(fn);
-    b->items = PySequence_Tuple(items);
+    b->items = PyList_CheckExact(items) ? Py_NewRef(items) : PySequence_Tuple(items);
     b->extras = extras ? PyDict_Copy(extras) : NULL;
     b->arg_type = Py_XNewRef(arg_type);
     b->pool = (lat_pool *)Py_NewRef(pool);
@@ -256,7 +277,7 @@ static lat_batch *batch_create(lat_pool *pool, PyObject *fn, PyObject *items,
         Py_DECREF(b);
         return NULL;
     }
-    b->n = PyTuple_GET_SIZE(b->items);
+    b->n = Py_SIZE(b->items);
     b->results = results_list(results, b->n);
     if (b->results == NULL) {
         Py_DECREF(b);

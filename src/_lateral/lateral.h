@@ -133,7 +133,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     PyObject *fn;             /* NULL: items are (fn, args, kwargs) */
-    PyObject *items;          /* tuple: immutable, so workers can index it */
+    PyObject *items;          /* a tuple, or the caller's exact list (read with the GIL) */
     PyObject *results;        /* list, one slot per item */
     PyObject *errors;         /* dict index -> exception */
     PyObject *extras;         /* dict or NULL */
