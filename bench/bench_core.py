@@ -11,6 +11,15 @@ One run measures this project's ``pylateral``, the standard library's
 4. submit-to-task-start latency on a warm, idle pool;
 5. the cost of a short-lived pool: open, one task, close.
 
+``--callgrind`` measures instead the instructions each fire-and-forget
+no-op task costs the whole process (caller and workers), counted by
+valgrind's callgrind: ours, ThreadPoolExecutor and, as the floor, a plain
+call of the same function in the same loop.  The counts repeat whatever the
+machine's load, within about 5% (where valgrind switches threads varies how
+often a worker sleeps and wakes).  Each is the difference between a run of
+2N tasks and one of N, divided by N, so interpreter start and imports
+cancel out; the median of 3 such pairs is printed.
+
 Every measurement runs in a fresh subprocess, so one library's heap and
 threads never disturb another's figures, and so the published pylateral
 (installed into ``bench/.cache/``) can be imported without shadowing ours.
@@ -18,6 +27,7 @@ A missed target is a finding, not a failure: the exit code is 0 unless a
 measurement of this project or of ThreadPoolExecutor could not run at all.
 
 Usage: ``python bench/bench_core.py [--quick] [--skip-published] [--json PATH]``
+or ``python bench/bench_core.py --callgrind [--quick]``
 """
 import argparse
 import gc
@@ -50,6 +60,11 @@ MAKESPAN = "makespan"
 MEMORY = "memory per queued task"
 LATENCY = "latency"
 OPEN_CLOSE = "open, one task, close"
+INSTRUCTIONS = "instructions per task"
+PLAIN = "plain"  # a plain call of the task's function: the floor of --callgrind
+INSTRUCTIONS_TARGET = 1000
+CALLGRIND_REPEATS = 3  # the median: valgrind's thread switches move a count by ~5%
+INSTRUCTION_COUNTS = {OURS: (20_000, 40_000), PLAIN: (20_000, 40_000), TPE: (2_000, 4_000)}
 
 CHILD_TIMEOUT_S = 900
 THROUGHPUT_WORKERS = 8
@@ -325,10 +340,23 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def child_instructions(lib, pylateral, count):
+    """``count`` no-op tasks (or plain calls), for callgrind to count."""
+    if lib == PLAIN:
+        for _ in itertools.repeat(None, count):
+            noop()
+    elif lib == TPE:
+        phased_tpe_run(noop, count, THROUGHPUT_WORKERS)
+    else:
+        phased_pylateral_run(pylateral, noop, count, THROUGHPUT_WORKERS)
+    return {"count": count}
+
+
 def run_child(spec):
     """Entry point of a measuring subprocess; prints one JSON line."""
     lib = spec["lib"]
-    pylateral = None if lib == TPE else import_pylateral(lib, spec.get("published_dir"))
+    pylateral = None if lib in (TPE, PLAIN) else import_pylateral(lib,
+                                                                  spec.get("published_dir"))
     kind, count = spec["kind"], spec.get("count")
     if kind == THROUGHPUT:
         result = child_throughput(lib, pylateral, count)
@@ -340,6 +368,8 @@ def run_child(spec):
         result = child_latency(lib, pylateral, count)
     elif kind == OPEN_CLOSE:
         result = child_open_close(lib, pylateral, count)
+    elif kind == INSTRUCTIONS:
+        result = child_instructions(lib, pylateral, count)
     else:
         raise ValueError(f"unknown measurement kind {kind!r}")
     if pylateral is not None:
@@ -390,6 +420,49 @@ def measure(spec, published_dir):
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return {"error": f"exit {proc.returncode}: {tail}"}
     return json.loads(lines[-1])
+
+
+def count_instructions(lib, count):
+    """Instructions callgrind counts for a child running ``count`` tasks."""
+    spec = json.dumps({"kind": INSTRUCTIONS, "lib": lib, "count": count})
+    with tempfile.TemporaryDirectory() as scratch:
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={scratch}/out",
+               sys.executable, os.path.abspath(__file__), "--child", spec]
+        proc = subprocess.run(cmd, capture_output=True, text=True,
+                              timeout=CHILD_TIMEOUT_S, cwd=REPO)
+    collected = [line for line in proc.stderr.splitlines() if "Collected :" in line]
+    if proc.returncode != 0 or not collected:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"callgrind run of {lib} failed: {tail}")
+    return int(collected[-1].split(":")[-1].replace(",", ""))
+
+
+def run_callgrind(quick):
+    """Print instructions per task of each library and the floor; 0, or 1
+    when valgrind is missing or a run failed."""
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
+        return 1
+    per_task = {}
+    for lib, (small, large) in INSTRUCTION_COUNTS.items():
+        if quick:
+            small, large = small // 10, large // 10
+        print(f"  callgrind: {LIB_TITLES.get(lib, lib)}, {small:,} and {large:,} tasks",
+              file=sys.stderr, flush=True)
+        try:
+            per_task[lib] = statistics.median(
+                (count_instructions(lib, large) - count_instructions(lib, small))
+                / (large - small) for _ in range(1 if quick else CALLGRIND_REPEATS))
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    ours, floor, tpe = per_task[OURS], per_task[PLAIN], per_task[TPE]
+    verdict = "PASS" if ours <= INSTRUCTIONS_TARGET else "MISS"
+    print(f"python {platform.python_version()}: instructions per fire-and-forget no-op task")
+    print(f"  pylateral (ours)        {ours:9,.0f}  target <= {INSTRUCTIONS_TARGET:,}  {verdict}")
+    print(f"  ThreadPoolExecutor      {tpe:9,.0f}  (ours / it: {ours / tpe:.3f}x)")
+    print(f"  plain call (the floor)  {floor:9,.0f}  (ours above it: {ours - floor:,.0f})")
+    return 0
 
 
 def plan(sizes):
@@ -660,6 +733,8 @@ def parse_args(argv):
     parser.add_argument("--skip-published", action="store_true",
                         help=f"do not install or measure pylateral {PUBLISHED_VERSION}")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="count instructions per task with valgrind instead of timing")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -685,6 +760,8 @@ def main(argv=None):
     if args.child:
         run_child(json.loads(args.child))
         return 0
+    if args.callgrind:
+        return run_callgrind(args.quick)
     sizes = {name: pair[1 if args.quick else 0] for name, pair in SIZES.items()}
     load_start = os.getloadavg()
     print(f"python {platform.python_version()} ({sys.executable}), "

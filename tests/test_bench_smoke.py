@@ -116,3 +116,22 @@ def test_bench_strand_quick_run_reports_every_row(tmp_path):
                 if f["library"] == "strand" and "error" not in f}
     assert measured == {(kind, backend) for kind in ("drain", "latency", "makespan")
                         for backend in backends}
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="valgrind cannot run a process that preloads ASan")
+def test_callgrind_mode_counts_instructions_per_task():
+    proc = subprocess.run([sys.executable, BENCH, "--callgrind", "--quick"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    counts = {}
+    for line in proc.stdout.splitlines()[1:]:
+        name, figure = line[:26].strip(), line[26:].split()[0]
+        counts[name] = float(figure.replace(",", ""))
+    assert set(counts) == {"pylateral (ours)", "ThreadPoolExecutor", "plain call (the floor)"}
+    # Not a timing: instruction counts.  A task costs more than the plain
+    # call it makes, and ThreadPoolExecutor's futures cost far more.
+    assert counts["plain call (the floor)"] < counts["pylateral (ours)"]
+    assert counts["pylateral (ours)"] < counts["ThreadPoolExecutor"]
+    assert " PASS" in proc.stdout or " MISS" in proc.stdout

@@ -152,8 +152,16 @@ extern PyObject *LatErr_Base, *LatErr_UnexpectedReturn, *LatErr_PoolAllocated,
     *LatErr_PoolTimeout, *LatErr_Cancelled, *LatErr_Forked;
 extern PyTypeObject LatPool_Type, LatTask_Type, LatGroup_Type, LatBatch_Type;
 extern lat_pool *lat_current_pool;          /* GIL */
-extern _Thread_local lat_worker *lat_tls_worker;
-extern _Thread_local PyObject *lat_tls_group; /* borrowed */
+/* initial-exec: a thread-local read is one instruction, not a call into
+ * the dynamic loader per access (a third of them per task).  The two
+ * pointers fit easily in the static TLS glibc keeps for loaded modules. */
+#if defined(__GNUC__)
+#define LAT_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define LAT_TLS _Thread_local
+#endif
+extern LAT_TLS lat_worker *lat_tls_worker;
+extern LAT_TLS PyObject *lat_tls_group; /* borrowed */
 
 /* queue.c */
 int lat_queue_push(lat_queue *q, const lat_item *it);

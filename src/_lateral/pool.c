@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 lat_pool *lat_current_pool = NULL;
-_Thread_local lat_worker *lat_tls_worker = NULL;
-_Thread_local PyObject *lat_tls_group = NULL;
+LAT_TLS lat_worker *lat_tls_worker = NULL;
+LAT_TLS PyObject *lat_tls_group = NULL;
 
 static lat_pool *live_pools = NULL; /* GIL */
 

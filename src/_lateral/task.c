@@ -151,7 +151,9 @@ void lat_run_task(lat_pool *pool, lat_item *it)
 {
     PyObject *saved = lat_tls_group;
     lat_tls_group = it->owner;
-    PyObject *res = PyObject_Call(it->fn, it->args, it->kwargs);
+    PyObject *res = it->kwargs != NULL ? PyObject_Call(it->fn, it->args, it->kwargs)
+        : PyObject_Vectorcall(it->fn, &PyTuple_GET_ITEM(it->args, 0),
+                              (size_t)PyTuple_GET_SIZE(it->args), NULL);
     if (lat_finish_call(pool, it->owner, it->fn, it->flags & TASK_HAS_RETURN, res) < 0)
         lat_pool_record_error(pool, it->fn, (lat_site){it->site_code, it->site_offset});
     lat_tls_group = saved;
