@@ -408,32 +408,38 @@ def ensure_published():
 
 def measure(spec, published_dir):
     """Run one child; its result dict, or {'error': text}."""
-    spec = dict(spec, published_dir=published_dir)
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True,
-                              timeout=CHILD_TIMEOUT_S, cwd=REPO)
+        proc = run_measuring_child(dict(spec, published_dir=published_dir))
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {CHILD_TIMEOUT_S} s"}
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"exit {proc.returncode}: {tail}"}
+        return {"error": f"exit {proc.returncode}: {stderr_tail(proc)}"}
     return json.loads(lines[-1])
+
+
+def run_measuring_child(spec, wrapper=()):
+    """This script's child for ``spec``, run to its end (under ``wrapper``,
+    a command prefix such as valgrind's)."""
+    cmd = [*wrapper, sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)]
+    return subprocess.run(cmd, capture_output=True, text=True,
+                          timeout=CHILD_TIMEOUT_S, cwd=REPO)
+
+
+def stderr_tail(proc):
+    """A finished child's last line of stderr: what to report of a failure."""
+    return (proc.stderr.strip().splitlines() or ["no output"])[-1]
 
 
 def count_instructions(lib, count):
     """Instructions callgrind counts for a child running ``count`` tasks."""
-    spec = json.dumps({"kind": INSTRUCTIONS, "lib": lib, "count": count})
     with tempfile.TemporaryDirectory() as scratch:
-        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={scratch}/out",
-               sys.executable, os.path.abspath(__file__), "--child", spec]
-        proc = subprocess.run(cmd, capture_output=True, text=True,
-                              timeout=CHILD_TIMEOUT_S, cwd=REPO)
+        proc = run_measuring_child(
+            {"kind": INSTRUCTIONS, "lib": lib, "count": count},
+            wrapper=("valgrind", "--tool=callgrind", f"--callgrind-out-file={scratch}/out"))
     collected = [line for line in proc.stderr.splitlines() if "Collected :" in line]
     if proc.returncode != 0 or not collected:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"callgrind run of {lib} failed: {tail}")
+        raise RuntimeError(f"callgrind run of {lib} failed: {stderr_tail(proc)}")
     return int(collected[-1].split(":")[-1].replace(",", ""))
 
 

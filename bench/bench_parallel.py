@@ -207,22 +207,27 @@ def _ratio_rows(threads, processes, tiny, short_cpu, speedup, cpu_items, cpus):
     cold = (processes["multiprocessing.Pool.map, cold"]
             / processes["parallel.process.map, cold"])
     rows = [
-        ("thread: parallel.map / ThreadPool.map (throughput)",
-         thread / threads["ThreadPool.map"], ">= 1", thread >= threads["ThreadPool.map"]),
-        ("thread: parallel.map / ThreadPoolExecutor.map (throughput)",
-         thread / threads["ThreadPoolExecutor.map"], ">= 40",
-         thread >= 40 * threads["ThreadPoolExecutor.map"]),
-        (f"thread: {TINY_ITEMS:,} tiny items, parallel.map / serial loop (time)",
-         tiny, "<= 1.3", tiny <= 1.3),
-        ("process: parallel.process.map / Pool.map, warm (time)", warm, "<= 0.9", warm <= 0.9),
-        ("process: parallel.process.map / Pool.map, cold (time)", cold, "<= 0.9", cold <= 0.9),
-        (f"process: {SHORT_CPU_ITEMS} x {SHORT_CPU_SECONDS * 1000:g} ms CPU, "
-         "/ ProcessPoolExecutor (time)", short_cpu, "<= 1.0", short_cpu <= 1.0),
+        _row("thread: parallel.map / ThreadPool.map (throughput)",
+             thread / threads["ThreadPool.map"], ">=", 1),
+        _row("thread: parallel.map / ThreadPoolExecutor.map (throughput)",
+             thread / threads["ThreadPoolExecutor.map"], ">=", 40),
+        _row(f"thread: {TINY_ITEMS:,} tiny items, parallel.map / serial loop (time)",
+             tiny, "<=", 1.3),
+        _row("process: parallel.process.map / Pool.map, warm (time)", warm, "<=", 0.9),
+        _row("process: parallel.process.map / Pool.map, cold (time)", cold, "<=", 0.9),
+        _row(f"process: {SHORT_CPU_ITEMS} x {SHORT_CPU_SECONDS * 1000:g} ms CPU, "
+             "/ ProcessPoolExecutor (time)", short_cpu, "<=", 1.0),
     ]
     if cpus >= 2:
-        rows.append((f"process: CPU-bound speedup over serial ({cpu_items} items, {cpus} CPUs)",
-                     speedup, ">= 1.8", speedup >= 1.8))
+        rows.append(_row(f"process: CPU-bound speedup over serial ({cpu_items} items, "
+                         f"{cpus} CPUs)", speedup, ">=", 1.8))
     return rows
+
+
+def _row(name, value, op, bound):
+    """(name, value, target text, met) of ``value`` against ``op bound``."""
+    met = value >= bound if op == ">=" else value <= bound
+    return name, value, f"{op} {bound:g}", met
 
 
 if __name__ == "__main__":

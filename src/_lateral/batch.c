@@ -9,9 +9,10 @@
  */
 #include "lateral.h"
 
-/* fn(*argv, **kw, **extras); item keywords win over extras. */
-static PyObject *call_vec(PyObject *fn, PyObject *const *argv, Py_ssize_t n,
-                          PyObject *kw, PyObject *extras)
+/* fn(*argv, **kw, **extras); item keywords win over extras.  kw and
+ * extras may be NULL.  Contract: GIL held. */
+PyObject *lat_call_vec(PyObject *fn, PyObject *const *argv, Py_ssize_t n,
+                       PyObject *kw, PyObject *extras)
 {
     if (extras == NULL || PyDict_GET_SIZE(extras) == 0) {
         /* VectorcallDict's own kwargs check costs a tenth of a tiny call */
@@ -45,7 +46,7 @@ static PyObject *call_tuple(PyObject *fn, PyObject *args, PyObject *kw, PyObject
                      Py_TYPE(kw)->tp_name);
         return NULL;
     }
-    return call_vec(fn, &PyTuple_GET_ITEM(args, 0), PyTuple_GET_SIZE(args), kw, extras);
+    return lat_call_vec(fn, &PyTuple_GET_ITEM(args, 0), PyTuple_GET_SIZE(args), kw, extras);
 }
 
 /* An arg_type instance carries .args (a tuple) and .kwargs (a dict or None)
@@ -165,7 +166,7 @@ static PyObject *call_item(lat_batch *b, PyObject *item)
     lat_call c;
     PyObject *res = NULL;
     if (lat_split_call(item, b->unpack, b->arg_type, &c) == 0)
-        res = call_vec(b->fn, c.argv, c.n, c.kw, b->extras);
+        res = lat_call_vec(b->fn, c.argv, c.n, c.kw, b->extras);
     lat_call_clear(&c);
     return res;
 }

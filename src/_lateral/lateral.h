@@ -239,6 +239,8 @@ typedef struct {
     PyObject *single;         /* the item, when it is the one argument */
 } lat_call;
 int lat_split_call(PyObject *item, int unpack, PyObject *arg_type, lat_call *c);
+PyObject *lat_call_vec(PyObject *fn, PyObject *const *argv, Py_ssize_t n,
+                       PyObject *kw, PyObject *extras);
 void lat_call_clear(lat_call *c);
 PyObject *lat_split_args(PyObject *mod, PyObject *args, PyObject *kw);
 void lat_batch_run_ticket(lat_batch *b);

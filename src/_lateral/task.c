@@ -151,9 +151,8 @@ void lat_run_task(lat_pool *pool, lat_item *it)
 {
     PyObject *saved = lat_tls_group;
     lat_tls_group = it->owner;
-    PyObject *res = it->kwargs != NULL ? PyObject_Call(it->fn, it->args, it->kwargs)
-        : PyObject_Vectorcall(it->fn, &PyTuple_GET_ITEM(it->args, 0),
-                              (size_t)PyTuple_GET_SIZE(it->args), NULL);
+    PyObject *res = lat_call_vec(it->fn, &PyTuple_GET_ITEM(it->args, 0),
+                                 PyTuple_GET_SIZE(it->args), it->kwargs, NULL);
     if (lat_finish_call(pool, it->owner, it->fn, it->flags & TASK_HAS_RETURN, res) < 0)
         lat_pool_record_error(pool, it->fn, (lat_site){it->site_code, it->site_offset});
     lat_tls_group = saved;
