@@ -22,6 +22,10 @@ non-zero when one is missed.  The targets (issues 4 and 13):
            ProcessPoolExecutor's time; a CPU-bound map of 2 x CPUs items
            >= 1.8 x faster than running them serially (when the machine has
            at least 2 CPUs).
+Reported without a target, when joblib is installed (pip install
+'.[bench]'): parallel.process.map's time against loky's reusable executor
+(map in chunks, as many as Pool's) and joblib.Parallel (its default
+auto-batching), on the same items.
 """
 import argparse
 import concurrent.futures
@@ -39,7 +43,8 @@ import parallel  # noqa: E402
 THREAD_ITEMS = 200_000
 EXECUTOR_ITEMS = 20_000   # ThreadPoolExecutor.map is too slow for 200,000
 TINY_ITEMS = 2_000_000    # against a serial loop: what a map costs per item
-PROCESS_ITEMS = 20_000
+PROCESS_ITEMS = 200_000   # issue 13: "200k tiny items"
+COLD_ROUNDS = 3           # a cold round starts two pools: fewer of them
 CPU_SECONDS = 0.4         # per CPU-bound item, roughly
 SHORT_CPU_ITEMS, SHORT_CPU_SECONDS = 64, 0.02
 
@@ -126,16 +131,33 @@ def _core_batch(core, items):
     return batch.results
 
 
+def bench_cold(items):
+    """(parallel's, Pool's) best time of a first call, pool start included;
+    closing the pools is not timed (parallel leaves its pool open).  Nor
+    does parallel know the function's cost yet, as in a program's first
+    call."""
+    cold_parallel = cold_pool = float("inf")
+    for _ in range(COLD_ROUNDS):
+        parallel.shutdown()
+        parallel._futures._COSTS.clear()
+        start = time.perf_counter()
+        parallel.process.map(noop, items)
+        cold_parallel = min(cold_parallel, time.perf_counter() - start)
+        start = time.perf_counter()
+        pool = multiprocessing.Pool()
+        pool.map(noop, items)
+        cold_pool = min(cold_pool, time.perf_counter() - start)
+        pool.terminate()
+        pool.join()
+    return cold_parallel, cold_pool
+
+
 def bench_processes(rounds):
     items = list(range(PROCESS_ITEMS))
-    parallel.shutdown()
-    start = time.perf_counter()
-    parallel.process.map(noop, items)
-    cold_parallel = time.perf_counter() - start
-    start = time.perf_counter()
+    cold_parallel, cold_pool = bench_cold(items)
     with multiprocessing.Pool() as pool:
         pool.map(noop, items)
-        cold_pool = time.perf_counter() - start
+        parallel.process.map(noop, items)
         best = best_of(rounds, {
             "parallel.process.map": lambda: parallel.process.map(noop, items),
             "multiprocessing.Pool.map": lambda: pool.map(noop, items),
@@ -146,6 +168,31 @@ def bench_processes(rounds):
         "parallel.process.map, cold": PROCESS_ITEMS / cold_parallel,
         "multiprocessing.Pool.map, cold": PROCESS_ITEMS / cold_pool,
     }
+
+
+def bench_joblib(rounds):
+    """{name: best seconds} of parallel.process.map, loky and joblib on
+    PROCESS_ITEMS no-op items, pools warm; None without joblib."""
+    try:
+        import joblib
+        from joblib.externals import loky
+    except ImportError:
+        return None
+    items = list(range(PROCESS_ITEMS))
+    workers = parallel._params.default_process_workers()
+    chunk = -(-len(items) // (4 * workers))  # as many chunks as Pool.map's
+    # Not loky's reusable executor: joblib keeps that one for itself.
+    with loky.ProcessPoolExecutor(max_workers=workers) as executor, \
+            joblib.Parallel(n_jobs=workers) as run_jobs:
+        contenders = {
+            "parallel.process.map": lambda: parallel.process.map(noop, items),
+            "loky map": lambda: list(executor.map(noop, items, chunksize=chunk)),
+            "joblib.Parallel": lambda: run_jobs(joblib.delayed(noop)(x) for x in items),
+        }
+        for warm_up in contenders.values():
+            warm_up()
+        # joblib takes about a second per round here: fewer of them.
+        return best_of(max(2, rounds // 5), contenders)
 
 
 def bench_cpu_bound(rounds=2):
@@ -186,6 +233,7 @@ def main():
     processes = bench_processes(rounds)
     short_parallel, short_executor = bench_short_cpu(max(3, rounds // 3))
     speedup, cpu_items, cpus = bench_cpu_bound()
+    peers = bench_joblib(rounds)
     parallel.shutdown()
 
     print(f"{'benchmark':44} {'items/s':>14}")
@@ -197,6 +245,13 @@ def main():
     print(f"{'ratio':66} {'value':>7}  {'target':8}")
     for name, value, target, met in rows:
         print(f"{name:66} {value:6.2f}x  {target:8} {'PASS' if met else 'MISS'}")
+    if peers is None:
+        print("\nloky and joblib: not installed (pip install '.[bench]')")
+    else:
+        print(f"\n{PROCESS_ITEMS:,} no-op items, time of parallel.process.map / (report):")
+        ours = peers.pop("parallel.process.map")
+        for name, seconds in peers.items():
+            print(f"  {name:20} {ours / seconds:6.2f}x   ({seconds * 1000:.1f} ms against {ours * 1000:.1f} ms)")
     return 1 if args.check and not all(met for *_, met in rows) else 0
 
 

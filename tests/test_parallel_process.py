@@ -343,3 +343,96 @@ def test_sys_exit_code_survives_tblibs_exception_pickling():
     with pytest.raises(SystemExit) as info:
         parallel.process.map(sys.exit, [4])
     assert info.value.code == 4
+
+
+CTRL_C_SCRIPT = """
+import os, sys, time
+import parallel
+
+def announce_and_sleep(x):
+    print(os.getpid(), flush=True)
+    time.sleep(60)
+
+if __name__ == "__main__":
+    parallel.process.map(announce_and_sleep, [1, 2], max_workers=2)
+    print("the map was not interrupted", flush=True)
+"""
+
+
+def gone(pid, timeout=PATIENCE):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    return True
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_ctrl_c_at_the_terminal_ends_a_process_map_and_its_workers_quietly(tmp_path):
+    # A terminal's Ctrl-C reaches the whole process group: the caller gets
+    # the KeyboardInterrupt, and the workers end without tracebacks of
+    # their own and without outliving the program.
+    import select
+    import signal
+    import subprocess
+
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(CTRL_C_SCRIPT)
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, start_new_session=True)
+    output = b""
+    try:
+        while output.count(b"\n") < 2:  # each call prints its worker's pid
+            ready, _, _ = select.select([process.stdout], [], [], PATIENCE)
+            more = os.read(process.stdout.fileno(), 4096) if ready else b""
+            assert more, "the calls did not start"
+            output += more
+        pids = [int(line) for line in output.split()]
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=PATIENCE)
+    finally:
+        if process.returncode is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    text = err.decode()
+    assert process.returncode == -signal.SIGINT, text
+    assert text.rstrip().endswith("KeyboardInterrupt")
+    assert text.count("Traceback") == 1, text
+    assert b"not interrupted" not in out
+    assert all(gone(pid) for pid in pids)
+
+
+IDLE_POOL_SCRIPT = """
+import time
+import parallel
+
+if __name__ == "__main__":
+    parallel.process.map(abs, [1, 2], max_workers=2)
+    print("ready", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_idle_workers_do_not_outlive_a_killed_program(tmp_path):
+    # A program killed outright (SIGKILL, os._exit, the OOM killer) cannot
+    # stop its cached process pool: the workers see their task pipe close
+    # and end, instead of lingering and holding the program's pipes open.
+    import signal
+    import subprocess
+
+    script = tmp_path / "idle_pool.py"
+    script.write_text(IDLE_POOL_SCRIPT)
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)
+    try:
+        assert process.stdout.readline() == b"ready\n"
+        with open(f"/proc/{process.pid}/task/{process.pid}/children") as children:
+            workers = [int(pid) for pid in children.read().split()]
+        assert len(workers) == 2
+    finally:
+        process.kill()
+        process.communicate()
+    assert all(gone(pid) for pid in workers)

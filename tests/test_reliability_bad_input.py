@@ -16,8 +16,7 @@ before taking the snapshot every row is compared with:
 * strand's shared thread pool, ``strand.thread_pool()`` (docs/strand.md);
 * parallel's idle thread pools, at most 4 (docs/parallel.md, "Threads");
 * parallel's process pool of the default size: its worker processes and the
-  threads of ``multiprocessing.Pool`` and of its watcher (docs/parallel.md,
-  "Processes");
+  pool's results thread (docs/parallel.md, "Processes");
 * multiprocessing's resource tracker process, which the first 'spawn' start
   launches, and the redis-server these tests start.
 
@@ -504,7 +503,7 @@ PARALLEL_ROWS = [
     bad("parallel.process.map", "max_workers=0",
         lambda res: parallel.process.map(double, [1], max_workers=0),
         ValueError, r"max_workers .* got 0"),
-    # Before the limit, 10**9 made multiprocessing.Pool fork until the machine gave out.
+    # Without the limit, max_workers=10**9 would fork until the machine gave out.
     *each_enormous("parallel.process.map",
                    lambda n: parallel.process.map(double, [1], max_workers=n)),
     bad("parallel.process.map", "an unpicklable parameter",

@@ -17,7 +17,7 @@ from .models import arg, call_of
 
 #: ``executor=`` value: run the calls on threads of lateral's native pool (the default).
 THREAD_EXECUTOR: Literal["thread"] = "thread"
-#: ``executor=`` value: run the calls in worker processes (``multiprocessing.Pool``).
+#: ``executor=`` value: run the calls in parallel's own worker processes.
 PROCESS_EXECUTOR: Literal["process"] = "process"
 #: What ``executor=`` takes: 'thread', 'process' or an Executor instance.
 ExecutorArg = Literal["thread", "process"] | concurrent.futures.Executor

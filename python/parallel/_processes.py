@@ -1,160 +1,316 @@
-"""parallel's own process pools: standard ``multiprocessing.Pool``s behind
-the ``concurrent.futures`` interface, kept open between calls (one per
+"""parallel's own process pools: worker processes behind the
+``concurrent.futures`` interface, kept open between calls (one per
 max_workers, at most KEEP of them) so that a call does not pay for starting
 processes.  They use multiprocessing's default start method.
 
-``multiprocessing.Pool`` hands a chunk to a worker with fewer thread hops
-than ``ProcessPoolExecutor`` (about 40 us against 150 us here), which lets a
-call cut its items into more chunks that overlap with the parent's pickling.
-What it lacks is noticing a dead worker: the chunk it ran would never finish.
-So each pool has a watcher thread blocked on the worker processes' sentinels;
-a worker that dies breaks the pool, failing its pending calls with
-``BrokenProcessPool`` as ``ProcessPoolExecutor`` would.
+A pool is thin on purpose.  Each worker has a pipe of its own: the thread
+that submits a chunk writes it straight to an idle worker (or queues it
+until one is free), and one thread, ``parallel-process-results``, waits on
+every worker's result pipe and exit sentinel at once.  So a chunk crosses
+one thread hop each way, and a worker that dies is noticed at once: the
+pool breaks, failing its pending calls with ``BrokenProcessPool`` as
+``ProcessPoolExecutor`` would.  (``multiprocessing.Pool`` has three helper
+threads, one of which wakes on every result and polls every worker: about a
+third of the parent's time on a map of small items.)
 
 A pool that broke is discarded: the next call starts a new one.  So is a
 pool left running the chunks of a call whose timeout expired; once no other
 call uses it, its worker processes are terminated, so that abandoned work
 neither keeps CPUs busy nor delays the interpreter's exit.
 """
+import atexit
+import collections
 import concurrent.futures
-import functools
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
+import select
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.process import BaseProcess
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, ParamSpec, TypeVar
 
 import _lateral
 import _lateral_progress
 
-from . import _params
+from . import _params, _worker
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+_Future = concurrent.futures.Future
 log = _lateral_progress.package_logger("parallel")
 
 KEEP = 2
 
 _lock = threading.Lock()
 _pools: "dict[int, Pool]" = {}  # max_workers -> Pool, oldest first
+_live: "weakref.WeakSet[ProcessPool]" = weakref.WeakSet()  # cached or not
+
+
+class _Worker:
+    """A worker process and the parent's ends of its two pipes."""
+
+    __slots__ = ("process", "tasks", "results")
+
+    def __init__(self, context: multiprocessing.context.BaseContext, number: int) -> None:
+        task_reader, self.tasks = context.Pipe(duplex=False)
+        self.results, result_writer = context.Pipe(duplex=False)
+        self.process: BaseProcess = context.Process(  # type: ignore[attr-defined]
+            target=_worker.serve,
+            args=(task_reader, result_writer, (self.tasks, self.results)),
+            name=f"parallel-process-{number}", daemon=True)
+        try:
+            self.process.start()
+        finally:
+            task_reader.close()
+            result_writer.close()
 
 
 class ProcessPool(concurrent.futures.Executor):
-    """A ``multiprocessing.Pool`` as a ``concurrent.futures.Executor`` whose
-    futures fail with ``BrokenProcessPool`` when a worker process dies."""
+    """``max_workers`` worker processes as a ``concurrent.futures.Executor``
+    whose futures fail with ``BrokenProcessPool`` when a worker dies.  A
+    submitted call that no worker has taken yet can be cancelled."""
 
     def __init__(self, max_workers: int) -> None:
-        self._pool = multiprocessing.Pool(max_workers)
         self._lock = threading.Lock()
-        self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._queue: collections.deque[tuple[_Future[Any], bytes | memoryview]] = collections.deque()
+        self._running: dict[_Worker, _Future[Any]] = {}
         self._broken: str | None = None
         self._closed = False
         self._wake_r, self._wake_w = os.pipe()
-        self._watcher = threading.Thread(target=self._watch, daemon=True,
-                                         name="parallel-process-watcher")
-        self._watcher.start()
+        self._workers: list[_Worker] = []
+        self._results_thread = threading.Thread(
+            target=self._serve, daemon=True, name="parallel-process-results")
+        context = multiprocessing.get_context()
+        try:
+            for number in range(max_workers):
+                self._workers.append(_Worker(context, number))
+        except BaseException:
+            self._kill_workers()
+            self._close_wake_pipe()
+            raise
+        self._idle = list(self._workers)
+        self._results_thread.start()
+        _live.add(self)
         log.debug("process pool opened: %d worker processes started", max_workers)
 
+    # -- submitting ---------------------------------------------------------
+
     def submit(self, fn: Callable[_P, _T], /, *args: _P.args,
-               **kwargs: _P.kwargs) -> concurrent.futures.Future[_T]:
-        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
-        # Handed to multiprocessing, a call will run (its pool cannot take it
-        # back), so it cannot be cancelled: only terminating the pool stops it.
-        future.set_running_or_notify_cancel()
+               **kwargs: _P.kwargs) -> _Future[_T]:
+        blob = ForkingPickler.dumps((fn, args, kwargs), pickle.HIGHEST_PROTOCOL)
+        future: _Future[_T] = _Future()
         with self._lock:
             if self._broken is not None:
                 raise BrokenProcessPool(self._broken)
             if self._closed:
                 raise RuntimeError("cannot schedule new calls after shutdown")
-            self._pending.add(future)
-        try:
-            self._pool.apply_async(
-                fn, args, kwargs,
-                callback=functools.partial(self._settle, future, True),
-                error_callback=functools.partial(self._settle, future, False))
-        except BaseException:
-            with self._lock:
-                self._pending.discard(future)
-            raise
+            if not self._idle:
+                self._queue.append((future, blob))
+                return future
+            worker = self._idle.pop()
+            self._running[worker] = future
+        if _claim(future):
+            self._send(worker, blob)
         return future
 
-    def _settle(self, future: concurrent.futures.Future[Any], ok: bool, value: Any) -> None:
-        # Runs in the pool's result thread, which must never see an exception.
+    def _send(self, worker: _Worker, blob: bytes | memoryview) -> None:
         try:
+            worker.tasks.send_bytes(blob)
+        except OSError:  # the worker died: its sentinel breaks the pool
+            pass
+
+    def _dispatch(self, worker: _Worker) -> None:
+        """Hand ``worker``, which is free, the next queued call that was
+        not cancelled, or mark it idle."""
+        while True:
             with self._lock:
-                self._pending.discard(future)
-            if ok:
+                if not self._queue or self._broken is not None:
+                    self._idle.append(worker)
+                    return
+                future, blob = self._queue.popleft()
+                self._running[worker] = future
+            if _claim(future):
+                self._send(worker, blob)
+                return
+            with self._lock:
+                self._running.pop(worker, None)
+
+    # -- the results thread -------------------------------------------------
+
+    def _serve(self) -> None:
+        by_fd = {}
+        poller = select.poll()
+        for worker in self._workers:
+            for fd in (worker.results.fileno(), worker.process.sentinel):
+                by_fd[fd] = worker
+                poller.register(fd, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        try:
+            while by_fd:
+                for fd, _ in poller.poll():
+                    ready = by_fd.get(fd)
+                    if fd == self._wake_r or self._broken is not None:
+                        return
+                    if ready is None or self._receive(ready, fd):
+                        continue
+                    if self._exited(ready):
+                        return
+                    for gone in (ready.results.fileno(), ready.process.sentinel):
+                        del by_fd[gone]
+                        poller.unregister(gone)
+        except Exception as exc:  # never leave the pending calls hanging
+            self._break(f"the process pool's results thread failed: {exc!r}")
+        finally:
+            self._close_wake_pipe()
+            self._kill_workers()
+
+    def _receive(self, worker: _Worker, fd: int) -> bool:
+        """Settle the call ``worker`` finished; False if it is gone.  A
+        result sent just before the worker died still counts."""
+        conn = worker.results
+        if fd != conn.fileno() and not conn.poll(0):
+            return False
+        try:
+            reply = conn.recv_bytes()
+        except (EOFError, OSError):
+            return False
+        with self._lock:
+            future = self._running.pop(worker, None)
+        self._dispatch(worker)  # first: the worker waits for it
+        self._stop_if_drained()
+        try:
+            ok, value = pickle.loads(reply)
+        except Exception as exc:  # a type this process cannot import, ...
+            ok, value = False, exc
+        try:
+            if future is None:
+                pass  # failed by terminate_workers meanwhile
+            elif ok:
                 future.set_result(value)
             else:
                 future.set_exception(value)
         except concurrent.futures.InvalidStateError:
-            pass  # cancelled meanwhile
-        except BaseException:  # a done-callback's own failure is not ours
-            pass
+            pass  # failed by terminate_workers meanwhile
+        return fd == conn.fileno()
 
-    def _watch(self) -> None:
-        sentinels = {process.sentinel: process
-                     for process in self._pool._pool}  # type: ignore[attr-defined]
-        ready: list[Any]
-        try:
-            ready = multiprocessing.connection.wait(list(sentinels) + [self._wake_r])
-        except OSError as exc:
-            ready, reason = [], f"the process pool's watcher failed: {exc}"
-        else:
-            dead = [sentinels[fd] for fd in ready if fd in sentinels]
-            reason = "a worker process died" + "".join(
-                f" (pid {p.pid}, exit code {p.exitcode})" for p in dead[:1])
-        if self._wake_r in ready or self._closed:
-            os.close(self._wake_r)
-            return
-        self._break(reason)
+    def _exited(self, worker: _Worker) -> bool:
+        """A worker ended: break the pool unless it was told to stop.
+        True once every worker is gone or the pool broke."""
+        worker.process.join()
+        with self._lock:
+            told = self._broken is not None or (
+                self._closed and not self._running and not self._queue)
+        if not told:
+            self._break(f"a worker process died (pid {worker.process.pid}, "
+                        f"exit code {worker.process.exitcode})")
+            return True
+        return all(w.process.exitcode is not None for w in self._workers)
 
     def _break(self, reason: str) -> None:
+        with self._lock:
+            if self._broken is not None:
+                return
+            self._broken = reason
         log.warning("process pool broken: %s; its pending calls fail with "
                     "BrokenProcessPool", reason)
-        with self._lock:
-            self._broken = reason
-            pending, self._pending = list(self._pending), set()
-        for future in pending:
-            try:
-                future.set_exception(BrokenProcessPool(reason))
-            except concurrent.futures.InvalidStateError:
-                pass
+        self._fail_pending(BrokenProcessPool(reason))
 
-    def _stop_watching(self) -> bool:
+    def _fail_pending(self, error: BrokenProcessPool) -> None:
         with self._lock:
-            if self._closed:
-                return False
-            self._closed = True
-        os.write(self._wake_w, b"x")
-        os.close(self._wake_w)
-        return True
+            futures = list(self._running.values()) + [f for f, _ in self._queue]
+            self._running.clear()
+            self._queue.clear()
+        for future in futures:
+            try:
+                future.set_exception(error)
+            except concurrent.futures.InvalidStateError:
+                pass  # cancelled meanwhile
+
+    # -- closing ------------------------------------------------------------
+
+    def _stop_if_drained(self) -> None:
+        """Once closed and with no call left, tell the workers to exit.  (An
+        empty message: the end of a task pipe is not seen while workers
+        forked later hold copies of its writing end.)"""
+        with self._lock:
+            if not (self._closed and not self._running and not self._queue):
+                return
+            workers, self._idle = self._idle, []
+        for worker in workers:
+            self._send(worker, b"")
+            worker.tasks.close()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        # cancel_futures has nothing to do: a submitted call cannot be taken
-        # back from multiprocessing (see submit); terminate_workers() stops it.
-        if self._stop_watching():
-            self._pool.close()
+        with self._lock:
+            first = not self._closed
+            self._closed = True
+            cancelled = [future for future, _ in self._queue] if cancel_futures else []
+        for future in cancelled:
+            future.cancel()  # _dispatch skips them
+        if first:
             log.debug("process pool closed")
+            self._stop_if_drained()
         if wait:
-            self._pool.join()
-            self._watcher.join()
+            self._join_results_thread()
 
     def terminate_workers(self) -> None:
         """Stop the worker processes now; calls still pending fail with
         BrokenProcessPool."""
-        self._stop_watching()
-        log.debug("process pool terminated")
+        reason = "the process pool was terminated"
         with self._lock:
-            pending, self._pending = list(self._pending), set()
-        for future in pending:
-            try:
-                future.set_exception(BrokenProcessPool("the process pool was terminated"))
-            except concurrent.futures.InvalidStateError:
-                pass
-        self._pool.terminate()
+            self._closed = True
+            self._broken = self._broken or reason
+        log.debug("process pool terminated")
+        self._fail_pending(BrokenProcessPool(reason))
+        self._wake()
+        self._join_results_thread()
+
+    def _join_results_thread(self) -> None:
+        """Wait until the results thread has ended, and with it every
+        worker (it stops them on its way out)."""
+        thread = self._results_thread
+        if thread is threading.current_thread():
+            return  # a done-callback: the thread ends when it returns
+        if thread.ident is None:
+            self._kill_workers()  # never started
+        else:
+            thread.join()
+
+    def _kill_workers(self) -> None:
+        """Contract: the results thread is not polling their pipes."""
+        for worker in self._workers:
+            if worker.process.exitcode is None:
+                worker.process.terminate()
+        for worker in self._workers:
+            worker.process.join()
+            worker.tasks.close()
+            worker.results.close()
+
+    def _wake(self) -> None:
+        with self._lock:
+            if self._wake_w >= 0:
+                os.write(self._wake_w, b"x")
+
+    def _close_wake_pipe(self) -> None:
+        with self._lock:
+            fds = [fd for fd in (self._wake_r, self._wake_w) if fd >= 0]
+            self._wake_r = self._wake_w = -1
+        for fd in fds:
+            os.close(fd)
+
+
+def _claim(future: _Future[Any]) -> bool:
+    """Mark a queued call running; False if it was cancelled or failed by a
+    break meanwhile."""
+    try:
+        return future.set_running_or_notify_cancel()
+    except RuntimeError:  # finished: failed with BrokenProcessPool
+        return False
 
 
 class Pool:
@@ -168,10 +324,21 @@ class Pool:
         self.doomed = False  # terminate its workers when the last user leaves
 
 
+def _terminate_at_exit() -> None:
+    # Before multiprocessing's own exit hook (registered earlier, so run
+    # later) kills the daemonic workers, which would read as deaths.
+    for executor in list(_live):
+        executor.terminate_workers()
+
+
+atexit.register(_terminate_at_exit)
+
+
 def _forget_after_fork() -> None:
     global _lock
     _lock = threading.Lock()
     _pools.clear()
+    _live.clear()  # the parent's: never the child's to stop
 
 
 if hasattr(os, "register_at_fork"):
@@ -211,7 +378,7 @@ def release(pool: Pool, abandoned: bool = False, broken: bool = False) -> None:
     still running; ``broken``: a worker died."""
     cached, last_user = _lateral.locked_call(_lock, _let_go, pool, abandoned, broken)
     if last_user and (pool.doomed or broken):
-        _terminate(pool.executor)
+        pool.executor.terminate_workers()
     elif last_user and not cached:
         pool.executor.shutdown(wait=False)
 
@@ -231,19 +398,6 @@ def _uncache(pool: Pool) -> None:
     for key, value in list(_pools.items()):
         if value is pool:
             del _pools[key]
-
-
-def _terminate(executor: concurrent.futures.Executor) -> None:
-    terminate = getattr(executor, "terminate_workers", None)  # ours; Python 3.14+
-    if terminate is not None:
-        terminate()
-        return
-    # A ProcessPoolExecutor on older Pythons: stop the workers, then let the
-    # executor notice.
-    for process in list((getattr(executor, "_processes", None) or {}).values()):
-        if process.is_alive():
-            process.terminate()
-    executor.shutdown(wait=False, cancel_futures=True)
 
 
 def shutdown() -> None:

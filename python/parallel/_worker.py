@@ -7,6 +7,7 @@ back the same way; what plain pickle cannot take (lambdas, closures, local
 classes) goes through cloudpickle, so it crosses in both directions.  An exception keeps its type and args and carries the worker's
 traceback text.
 """
+import multiprocessing.connection
 import pickle
 import time
 import traceback
@@ -15,6 +16,7 @@ from typing import Any, TypeVar, cast
 
 import _lateral
 import cloudpickle
+from multiprocessing.reduction import ForkingPickler
 
 from .exceptions import RemoteError, RemoteTraceback, SerializationError
 from .models import arg
@@ -73,6 +75,53 @@ def run_chunk(token: object, call_blob: bytes, items_blob: bytes, unpack: bool,
     errors = {position: pack_exception(exc) for position, exc in batch.errors.items()}
     blob = _dump_outcome(batch.results, errors)
     return sorted(errors), blob, elapsed
+
+
+def serve(tasks: "multiprocessing.connection.Connection",
+          results: "multiprocessing.connection.Connection",
+          parent_ends: "tuple[multiprocessing.connection.Connection, ...]" = ()) -> None:
+    """A worker process's loop: run each ``(fn, args, kwargs)`` that arrives
+    on ``tasks`` and send back ``(True, value)`` or ``(False, exception)``,
+    until the parent sends an empty message or closes ``tasks``.  Ctrl-C at
+    the terminal reaches the workers too: the caller gets the
+    KeyboardInterrupt, and a worker just ends, without a traceback of its
+    own."""
+    # A forked worker inherits the parent's ends of its own pipes: kept, they
+    # would hide the parent's death (no end of file on ``tasks``) and leave
+    # the worker behind it.
+    for end in parent_ends:
+        end.close()
+    try:
+        _run_calls(tasks, results)
+    except KeyboardInterrupt:
+        pass
+
+
+def _run_calls(tasks: "multiprocessing.connection.Connection",
+               results: "multiprocessing.connection.Connection") -> None:
+    while True:
+        try:
+            blob = tasks.recv_bytes()
+        except (EOFError, OSError):
+            return
+        if not blob:  # the parent's word to stop
+            return
+        try:
+            fn, args, kwargs = pickle.loads(blob)
+            reply: tuple[bool, Any] = (True, fn(*args, **kwargs))
+        except Exception as exc:  # run_chunk's own failure, not an item's
+            reply = (False, exc)
+        results.send_bytes(_dump_reply(reply))
+
+
+def _dump_reply(reply: tuple[bool, Any]) -> memoryview:
+    try:
+        return ForkingPickler.dumps(reply, PROTOCOL)
+    except Exception as exc:
+        what = reply[1]
+        error = SerializationError(
+            f"{type(what).__name__} cannot be pickled back to the parent process: {exc}")
+        return ForkingPickler.dumps((False, error), PROTOCOL)
 
 
 def _inline_pool() -> _lateral.Pool:
