@@ -45,14 +45,16 @@ export PYTHONPATH="$work/python${PYTHONPATH:+:$PYTHONPATH}"
 # GCC 12's libasan predates ASan's own fork handlers (LLVM 18,
 # llvm/llvm-project#75290): a child forked while another thread was inside
 # the sanitizer's allocator can deadlock on its first malloc.  Tests that
-# fork (process pools) then hang until pytest-timeout fails them.  Such
-# timeouts -- and only those, with no sanitizer report -- are run once more;
-# the plain test run before this one has no such allowance.
+# fork (process pools, or a child that forks with a pool open) then hang
+# until pytest-timeout fails them, or until the test's own deadline for the
+# child it runs passes (subprocess.TimeoutExpired).  Such timeouts -- and
+# only those, with no sanitizer report -- are run once more; the plain test
+# run before this one has no such allowance.
 status=0
 COLUMNS=400 "$py" -m pytest -p no:cacheprovider -q -rf "${@:-tests}" 2>&1 | tee "$work/pytest.log" || status=${PIPESTATUS[0]}
 failed="$(grep '^FAILED ' "$work/pytest.log" | sed 's/^FAILED \([^ ]*\).*/\1/' || true)"
 if [ "$status" = 1 ] && [ -z "$(ls -A "$reports")" ] && [ -n "$failed" ] &&
-   ! grep '^FAILED ' "$work/pytest.log" | grep -vq 'Failed: Timeout'; then
+   ! grep '^FAILED ' "$work/pytest.log" | grep -vqE 'Failed: Timeout|subprocess.TimeoutExpired'; then
     echo "asan_tests.sh: only timeouts failed (see above); running them once more:" >&2
     echo "$failed" >&2
     status=0

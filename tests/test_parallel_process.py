@@ -436,3 +436,21 @@ def test_idle_workers_do_not_outlive_a_killed_program(tmp_path):
         process.kill()
         process.communicate()
     assert all(gone(pid) for pid in workers)
+
+
+def test_own_pool_cancels_a_queued_call_and_shuts_down_completely(tmp_path):
+    from parallel._processes import ProcessPool
+
+    pool = ProcessPool(1)
+    try:
+        running = pool.submit(sleep_then_touch, 0.3, str(tmp_path / "ran"))
+        queued = pool.submit(sleep_then_touch, 0, str(tmp_path / "cancelled"))
+        assert queued.cancel(), "a call no worker has taken can be cancelled"
+        assert running.result(PATIENCE) == str(tmp_path / "ran")
+    finally:
+        pool.shutdown(wait=True)
+    assert not os.path.exists(tmp_path / "cancelled")
+    assert all(worker.process.exitcode == 0 for worker in pool._workers)
+    assert not pool._results_thread.is_alive()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(square, 2)

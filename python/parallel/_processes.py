@@ -86,15 +86,16 @@ class ProcessPool(concurrent.futures.Executor):
         self._results_thread = threading.Thread(
             target=self._serve, daemon=True, name="parallel-process-results")
         context = multiprocessing.get_context()
+        self._idle: list[_Worker] = []
         try:
             for number in range(max_workers):
                 self._workers.append(_Worker(context, number))
+            self._idle = list(self._workers)
+            self._results_thread.start()
         except BaseException:
             self._kill_workers()
             self._close_wake_pipe()
             raise
-        self._idle = list(self._workers)
-        self._results_thread.start()
         _live.add(self)
         log.debug("process pool opened: %d worker processes started", max_workers)
 
@@ -273,13 +274,8 @@ class ProcessPool(concurrent.futures.Executor):
     def _join_results_thread(self) -> None:
         """Wait until the results thread has ended, and with it every
         worker (it stops them on its way out)."""
-        thread = self._results_thread
-        if thread is threading.current_thread():
-            return  # a done-callback: the thread ends when it returns
-        if thread.ident is None:
-            self._kill_workers()  # never started
-        else:
-            thread.join()
+        if self._results_thread is not threading.current_thread():
+            self._results_thread.join()  # else a done-callback: it ends when it returns
 
     def _kill_workers(self) -> None:
         """Contract: the results thread is not polling their pipes."""
