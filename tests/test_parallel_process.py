@@ -454,3 +454,24 @@ def test_own_pool_cancels_a_queued_call_and_shuts_down_completely(tmp_path):
     assert not pool._results_thread.is_alive()
     with pytest.raises(RuntimeError, match="after shutdown"):
         pool.submit(square, 2)
+
+
+def ignore_sigterm_and_sleep(pid_file):
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with open(pid_file, "w") as out:
+        out.write(str(os.getpid()))
+    time.sleep(60)
+
+
+def test_a_call_that_ignores_sigterm_cannot_keep_its_worker_alive(tmp_path):
+    # A timed-out call's pool is terminated; a worker whose call ignores
+    # SIGTERM is killed a little later instead of running on (or making the
+    # interpreter's exit wait for it).
+    pid_file = str(tmp_path / "pid")
+    with pytest.raises(parallel.TimeoutException):
+        parallel.process.map(ignore_sigterm_and_sleep, [pid_file], max_workers=1, timeout=3)
+    with open(pid_file) as pid:
+        assert gone(int(pid.read()))
+    assert parallel.process.map(square, [3], max_workers=1) == [9]

@@ -27,6 +27,7 @@ import os
 import pickle
 import select
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
@@ -45,6 +46,7 @@ _Future = concurrent.futures.Future
 log = _lateral_progress.package_logger("parallel")
 
 KEEP = 2
+KILL_AFTER = 3.0  # seconds a terminated worker has to end before SIGKILL
 
 _lock = threading.Lock()
 _pools: "dict[int, Pool]" = {}  # max_workers -> Pool, oldest first
@@ -81,7 +83,6 @@ class ProcessPool(concurrent.futures.Executor):
         self._running: dict[_Worker, _Future[Any]] = {}
         self._broken: str | None = None
         self._closed = False
-        self._wake_r, self._wake_w = os.pipe()
         self._workers: list[_Worker] = []
         self._results_thread = threading.Thread(
             target=self._serve, daemon=True, name="parallel-process-results")
@@ -94,7 +95,6 @@ class ProcessPool(concurrent.futures.Executor):
             self._results_thread.start()
         except BaseException:
             self._kill_workers()
-            self._close_wake_pipe()
             raise
         _live.add(self)
         log.debug("process pool opened: %d worker processes started", max_workers)
@@ -150,12 +150,11 @@ class ProcessPool(concurrent.futures.Executor):
             for fd in (worker.results.fileno(), worker.process.sentinel):
                 by_fd[fd] = worker
                 poller.register(fd, select.POLLIN)
-        poller.register(self._wake_r, select.POLLIN)
         try:
             while by_fd:
                 for fd, _ in poller.poll():
                     ready = by_fd.get(fd)
-                    if fd == self._wake_r or self._broken is not None:
+                    if self._broken is not None:
                         return
                     if ready is None or self._receive(ready, fd):
                         continue
@@ -167,7 +166,6 @@ class ProcessPool(concurrent.futures.Executor):
         except Exception as exc:  # never leave the pending calls hanging
             self._break(f"the process pool's results thread failed: {exc!r}")
         finally:
-            self._close_wake_pipe()
             self._kill_workers()
 
     def _receive(self, worker: _Worker, fd: int) -> bool:
@@ -268,7 +266,7 @@ class ProcessPool(concurrent.futures.Executor):
             self._broken = self._broken or reason
         log.debug("process pool terminated")
         self._fail_pending(BrokenProcessPool(reason))
-        self._wake()
+        self._end_workers()  # their sentinels wake the results thread
         self._join_results_thread()
 
     def _join_results_thread(self) -> None:
@@ -277,27 +275,28 @@ class ProcessPool(concurrent.futures.Executor):
         if self._results_thread is not threading.current_thread():
             self._results_thread.join()  # else a done-callback: it ends when it returns
 
-    def _kill_workers(self) -> None:
-        """Contract: the results thread is not polling their pipes."""
+    def _end_workers(self) -> None:
+        """SIGTERM every worker, and SIGKILL those still running KILL_AFTER
+        seconds later (a call may ignore SIGTERM).  Reaps none: only the
+        results thread does, so that two threads never wait for one pid."""
         for worker in self._workers:
-            if worker.process.exitcode is None:
-                worker.process.terminate()
+            worker.process.terminate()
+        running = {worker.process.sentinel: worker for worker in self._workers}
+        deadline = time.monotonic() + KILL_AFTER
+        while running and (left := deadline - time.monotonic()) > 0:
+            for sentinel in multiprocessing.connection.wait(list(running), left):
+                del running[sentinel]  # type: ignore[arg-type]
+        for worker in running.values():
+            worker.process.kill()
+
+    def _kill_workers(self) -> None:
+        """End and reap every worker.  Contract: the results thread is not
+        polling their pipes."""
+        self._end_workers()
         for worker in self._workers:
             worker.process.join()
             worker.tasks.close()
             worker.results.close()
-
-    def _wake(self) -> None:
-        with self._lock:
-            if self._wake_w >= 0:
-                os.write(self._wake_w, b"x")
-
-    def _close_wake_pipe(self) -> None:
-        with self._lock:
-            fds = [fd for fd in (self._wake_r, self._wake_w) if fd >= 0]
-            self._wake_r = self._wake_w = -1
-        for fd in fds:
-            os.close(fd)
 
 
 def _claim(future: _Future[Any]) -> bool:
