@@ -119,7 +119,7 @@ def test_bench_strand_quick_run_reports_every_row(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
-@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+@pytest.mark.skipif(bool(os.environ.get("LATERAL_SANITIZED")),  # set by scripts/asan_tests.sh
                     reason="valgrind cannot run a process that preloads ASan")
 def test_callgrind_mode_counts_instructions_per_task():
     proc = subprocess.run([sys.executable, BENCH, "--callgrind", "--quick"],
