@@ -67,6 +67,10 @@ class _Worker:
             name=f"parallel-process-{number}", daemon=True)
         try:
             self.process.start()
+        except BaseException:
+            self.tasks.close()
+            self.results.close()
+            raise
         finally:
             task_reader.close()
             result_writer.close()
@@ -202,8 +206,7 @@ class ProcessPool(concurrent.futures.Executor):
         True once every worker is gone or the pool broke."""
         worker.process.join()
         with self._lock:
-            told = self._broken is not None or (
-                self._closed and not self._running and not self._queue)
+            told = self._broken is not None or self._drained()
         if not told:
             self._break(f"a worker process died (pid {worker.process.pid}, "
                         f"exit code {worker.process.exitcode})")
@@ -237,12 +240,16 @@ class ProcessPool(concurrent.futures.Executor):
         empty message: the end of a task pipe is not seen while workers
         forked later hold copies of its writing end.)"""
         with self._lock:
-            if not (self._closed and not self._running and not self._queue):
+            if not self._drained():
                 return
             workers, self._idle = self._idle, []
         for worker in workers:
             self._send(worker, b"")
             worker.tasks.close()
+
+    def _drained(self) -> bool:
+        """Closed, with no call running or queued.  Contract: _lock held."""
+        return self._closed and not self._running and not self._queue
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
