@@ -45,6 +45,15 @@ def wait_until(predicate, timeout=PATIENCE, interval=0.005):
     return True
 
 
+def process_ended(pid):
+    """True once ``pid`` has ended: gone, or a zombie nobody reaped yet."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+
+
 class Counter:
     """A thread-safe counter that remembers its highest value and the sum of
     its increments."""

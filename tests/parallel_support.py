@@ -10,7 +10,7 @@ import re
 import threading
 
 import parallel
-from common_support import PATIENCE, Counter, LoopbackSite, wait_until  # noqa: F401  (re-exported)
+from common_support import PATIENCE, Counter, LoopbackSite, process_ended, wait_until  # noqa: F401  (re-exported)
 
 
 #: Prices served by PriceSite: (crypto, exchange) -> price.

@@ -21,7 +21,9 @@ from parallel_support import (
     describe,
     fail_on,
     pid_of,
+    process_ended,
     square,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -359,17 +361,8 @@ if __name__ == "__main__":
 """
 
 
-def gone(pid, timeout=PATIENCE):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                if stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                    return True
-        except (FileNotFoundError, ProcessLookupError):
-            return True
-        time.sleep(0.01)
-    return False
+def gone(pid):
+    return wait_until(lambda: process_ended(pid))
 
 
 def test_ctrl_c_at_the_terminal_ends_a_process_map_and_its_workers_quietly(tmp_path):

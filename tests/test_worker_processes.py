@@ -36,7 +36,7 @@ import pytest
 import parallel
 import pylateral
 import strand
-from common_support import PATIENCE
+from common_support import PATIENCE, process_ended
 from pylateral_support import child_env, run_child
 from pylateral_support import isolated_pylateral  # noqa: F401  (autouse fixture)
 
@@ -472,10 +472,9 @@ def running_sleep(pid):
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
             if os.path.basename(cmdline.read().split(b"\0")[0]) != b"sleep":
                 return False
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
+    return not process_ended(pid)
 
 
 @pytest.mark.parametrize("wait", ["pool exit", "join()"])
