@@ -6,8 +6,11 @@ from setuptools import Extension, setup
 
 SANITIZE = os.environ.get("LATERAL_SANITIZE", "")  # e.g. "address,undefined"
 
-extra_compile = ["-std=c11", "-Wall", "-Wextra"]
+extra_compile = ["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"]
 extra_link = ["-pthread"]
+if not SANITIZE:
+    extra_compile.append("-flto")
+    extra_link.append("-flto")
 if SANITIZE:
     extra_compile += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer", "-O1", "-g"]
     extra_link += [f"-fsanitize={SANITIZE}"]
