@@ -53,9 +53,15 @@ typedef struct {
     uint16_t flags;
 } lat_item;
 
+/* Items per queue block (queue.c): 12 KiB of items. */
+#define LAT_BLOCK_ITEMS 256
+typedef struct lat_block lat_block;
+
 typedef struct {
-    lat_item *buf;
-    size_t cap, head, len;
+    lat_block *head, *tail;  /* oldest and newest block, or NULL */
+    lat_block *spare;        /* an emptied block kept for reuse, or NULL */
+    size_t head_i, tail_i;   /* next item to pop in head, free slot in tail */
+    size_t len;
 } lat_queue;
 
 /* A thread blocked in a wait; it sleeps on its own lock so that a signal
@@ -167,6 +173,7 @@ extern LAT_TLS PyObject *lat_tls_group; /* borrowed */
 int lat_queue_push(lat_queue *q, const lat_item *it);
 int lat_queue_pop(lat_queue *q, lat_item *out);
 int lat_queue_pop_tail(lat_queue *q, lat_item *out);
+void lat_queue_each(const lat_queue *q, void (*fn)(const lat_item *, void *), void *arg);
 void lat_queue_take_all(lat_queue *q, lat_queue *into);
 void lat_queue_free(lat_queue *q);
 

@@ -98,17 +98,13 @@ static int release_work_ref(lat_pool *pool)
     return drop ? drop_pool_ref(pool) : 0;
 }
 
-/* Accounts for an item that ran or was dropped, and clears it.  Clearing
- * may drop the last reference to the pool but its own (a ticket's batch
- * holds one), so one is kept across it.  Returns 1 if the pool was freed,
- * which the calling worker must then not touch again.
- * Contract: GIL held, mu not held. */
-static int finish_item(lat_pool *pool, lat_item *it)
+/* Clears an item already accounted for, and with `drop` the pool's
+ * reference to itself (take_work_ref_if_idle).  Clearing may drop the last
+ * reference to the pool but its own (a ticket's batch holds one), so one is
+ * kept across it.  Returns 1 if the pool was freed, which the calling
+ * worker must then not touch again.  Contract: GIL held, mu not held. */
+static int clear_finished(lat_pool *pool, lat_item *it, int drop)
 {
-    pthread_mutex_lock(&pool->mu);
-    lat_account_done(pool, it);
-    int drop = take_work_ref_if_idle(pool);
-    pthread_mutex_unlock(&pool->mu);
     Py_INCREF(pool);
     lat_item_clear(it);
     if (drop)
@@ -116,17 +112,30 @@ static int finish_item(lat_pool *pool, lat_item *it)
     return drop_pool_ref(pool);
 }
 
+/* Accounts for an item that ran or was dropped, and clears it; returns as
+ * clear_finished.  Contract: GIL held, mu not held. */
+static int finish_item(lat_pool *pool, lat_item *it)
+{
+    pthread_mutex_lock(&pool->mu);
+    lat_account_done(pool, it);
+    int drop = take_work_ref_if_idle(pool);
+    pthread_mutex_unlock(&pool->mu);
+    return clear_finished(pool, it, drop);
+}
+
+/* lat_queue_each's callback for drop_queue.  Contract: mu held. */
+static void account_dropped(const lat_item *it, void *pool)
+{
+    lat_account_done(pool, it);
+}
+
 /* Empties the queue into `dropped` and accounts for every item.
  * Contract: mu held.  The caller clears the items with the GIL. */
 static void drop_queue(lat_pool *pool, lat_queue *dropped)
 {
-    lat_item it;
     lat_queue_take_all(&pool->q, dropped);
     pool->generation++;
-    for (size_t i = 0; i < dropped->len; i++) {
-        it = dropped->buf[(dropped->head + i) % dropped->cap];
-        lat_account_done(pool, &it);
-    }
+    lat_queue_each(dropped, account_dropped, pool);
 }
 
 /* Contract: GIL held, mu not held. */
@@ -403,9 +412,38 @@ static int worker_take(lat_pool *pool, lat_item *it)
     return worker_sleep_take(pool, it);
 }
 
-/* Runs one item in this worker, nested runs included.  Returns 1 if the
- * pool was freed (finish_item).  Contract: GIL held, mu not held. */
-static int worker_run(lat_pool *pool, lat_worker *w, lat_item *it)
+/* Finishes the item in *it and takes the next one into *it, both in one
+ * hold of mu: a stream of tiny tasks pays for one lock per task on this
+ * side, not two.  Returns as worker_take.
+ * Contract: GIL held on entry and on return. */
+static int worker_finish_take(lat_pool *pool, lat_item *it)
+{
+    lat_item done = *it;
+    pthread_mutex_lock(&pool->mu);
+    lat_account_done(pool, &done);
+    int got = lat_queue_pop(&pool->q, it);
+    if (got)
+        note_pop(pool);
+    int drop = take_work_ref_if_idle(pool);
+    int closing = pool->closing;
+    uint64_t gen = pool->generation;
+    pthread_mutex_unlock(&pool->mu);
+    /* A popped item keeps the pool alive (a task by pending, a ticket by
+     * its batch), so the pool is freed here only when none was popped. */
+    if (clear_finished(pool, &done, drop))
+        return -2;
+    if (got && gen != pool->generation)  /* dropped while `done` was cleared */
+        return finish_item(pool, it) ? -2 : -1;
+    if (got)
+        return 1;
+    if (closing)
+        return 0;
+    return worker_sleep_take(pool, it);
+}
+
+/* Runs one item in this worker, nested runs included; the caller finishes
+ * it.  Contract: GIL held, mu not held. */
+static void worker_run(lat_pool *pool, lat_worker *w, lat_item *it)
 {
     int was_busy = w->busy;
     w->busy = 1;
@@ -416,7 +454,6 @@ static int worker_run(lat_pool *pool, lat_worker *w, lat_item *it)
     w->busy = was_busy;
     if (!was_busy)
         lat_halt_finish(w);  /* the halt aimed at this item */
-    return finish_item(pool, it);
 }
 
 /* Runs one queued item in a worker that is waiting for others; returns 1
@@ -430,9 +467,12 @@ int lat_pool_help_one(lat_pool *pool, lat_worker *w)
         note_pop(pool);
     pthread_mutex_unlock(&pool->mu);
     /* The item this worker is inside keeps the pool alive (a task by
-     * pending, a batch ticket by its batch): this run never frees it. */
-    if (got)
+     * pending, a batch ticket by its batch): finishing this one never
+     * frees it. */
+    if (got) {
         worker_run(pool, w, &it);
+        finish_item(pool, &it);
+    }
     return got;
 }
 
@@ -454,11 +494,18 @@ static void *worker_main(void *arg)
     lat_wake(pool, LAT_WAIT_READY);
     pthread_mutex_unlock(&pool->mu);
     lat_item it;
-    int got, freed = 0;
+    int got = worker_take(pool, &it);
     /* Finishing an item may free the pool (its dealloc detaches this
-     * thread): then neither pool nor w is touched again. */
-    while (!freed && (got = worker_take(pool, &it)) != 0)
-        freed = got > 0 ? worker_run(pool, w, &it) : got == -2;
+     * thread): then (-2) neither pool nor w is touched again. */
+    while (got != 0 && got != -2) {
+        if (got > 0) {
+            worker_run(pool, w, &it);
+            got = worker_finish_take(pool, &it);
+        } else {
+            got = worker_take(pool, &it);
+        }
+    }
+    int freed = got == -2;
     worker_forget_thread();
     lat_tls_worker = NULL;
     lat_tls_group = NULL;
@@ -1038,6 +1085,7 @@ static void pool_dealloc(lat_pool *pool)
     lat_queue dropped;
     lat_queue_take_all(&pool->q, &dropped);
     clear_dropped(&dropped);
+    lat_queue_free(&pool->q);  /* its kept blocks */
     pthread_cond_destroy(&pool->work_cv);
     pthread_mutex_destroy(&pool->mu);
     PyMem_Free(pool->workers);
@@ -1169,10 +1217,13 @@ void lat_after_fork_child(void)
         p->pending = 0;
         for (Py_ssize_t i = 0; i < p->nthreads; i++)
             p->workers[i].started = 0;
-        lat_queue dropped;
-        lat_queue_take_all(&p->q, &dropped);
-        if (queue_intact)
+        if (queue_intact) {
+            lat_queue dropped;
+            lat_queue_take_all(&p->q, &dropped);
             clear_dropped(&dropped);
+        } else {
+            p->q = (lat_queue){0};  /* leaked, as said above */
+        }
     }
 }
 
