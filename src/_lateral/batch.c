@@ -309,10 +309,10 @@ static int batch_start(lat_batch *b, Py_ssize_t tickets)
     for (Py_ssize_t k = 0; k < tickets; k++) {
         lat_item it = {.owner = Py_NewRef(b), .kind = ITEM_TICKET};
         if (lat_pool_enqueue(pool, &it) < 0) {
-            pthread_mutex_lock(&pool->mu);
+            lat_lock(&pool->mu);
             b->tickets -= tickets - k - 1;
             lat_batch_ticket_done(b);
-            pthread_mutex_unlock(&pool->mu);
+            lat_unlock(&pool->mu);
             return -1;
         }
     }

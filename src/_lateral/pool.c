@@ -33,7 +33,7 @@ static int is_saturated(lat_pool *pool)
 /* ---- items ------------------------------------------------------------ */
 
 /* Contract: GIL held, mu not held (decrefs run Python code). */
-void lat_item_clear(lat_item *it)
+static LAT_HOT void lat_item_clear(lat_item *it)
 {
     /* A ticket is cleared after it was accounted, so the batch it ended is
      * done here: its done callbacks run now, outside the mutex. */
@@ -47,7 +47,7 @@ void lat_item_clear(lat_item *it)
 }
 
 /* Bookkeeping for an item that ran or was dropped.  Contract: mu held. */
-void lat_account_done(lat_pool *pool, const lat_item *it)
+static LAT_HOT void lat_account_done(lat_pool *pool, const lat_item *it)
 {
     if (it->kind == ITEM_TICKET) {
         lat_batch_ticket_done((lat_batch *)it->owner);
@@ -92,9 +92,9 @@ static int drop_pool_ref(lat_pool *pool)
  * the pool.  Contract: GIL held, mu not held. */
 static int release_work_ref(lat_pool *pool)
 {
-    pthread_mutex_lock(&pool->mu);
+    lat_lock(&pool->mu);
     int drop = take_work_ref_if_idle(pool);
-    pthread_mutex_unlock(&pool->mu);
+    lat_unlock(&pool->mu);
     return drop ? drop_pool_ref(pool) : 0;
 }
 
@@ -103,7 +103,7 @@ static int release_work_ref(lat_pool *pool)
  * reference to the pool but its own (a ticket's batch holds one), so one is
  * kept across it.  Returns 1 if the pool was freed, which the calling
  * worker must then not touch again.  Contract: GIL held, mu not held. */
-static int clear_finished(lat_pool *pool, lat_item *it, int drop)
+static LAT_HOT int clear_finished(lat_pool *pool, lat_item *it, int drop)
 {
     Py_INCREF(pool);
     lat_item_clear(it);
@@ -116,10 +116,10 @@ static int clear_finished(lat_pool *pool, lat_item *it, int drop)
  * clear_finished.  Contract: GIL held, mu not held. */
 static int finish_item(lat_pool *pool, lat_item *it)
 {
-    pthread_mutex_lock(&pool->mu);
+    lat_lock(&pool->mu);
     lat_account_done(pool, it);
     int drop = take_work_ref_if_idle(pool);
-    pthread_mutex_unlock(&pool->mu);
+    lat_unlock(&pool->mu);
     return clear_finished(pool, it, drop);
 }
 
@@ -152,10 +152,10 @@ static void clear_dropped(lat_queue *dropped)
 static void halt_work(lat_pool *pool)
 {
     lat_queue dropped;
-    pthread_mutex_lock(&pool->mu);
+    lat_lock(&pool->mu);
     drop_queue(pool, &dropped);
     lat_wake(pool, NULL);
-    pthread_mutex_unlock(&pool->mu);
+    lat_unlock(&pool->mu);
     if (lat_halt_prepare() < 0)
         PyErr_WriteUnraisable((PyObject *)pool);  /* library calls still stop them */
     /* From here to each request the GIL is kept: a worker seen busy is alive. */
@@ -370,10 +370,10 @@ static int worker_sleep_take(lat_pool *pool, lat_item *it)
 {
     PyThreadState *ts = PyEval_SaveThread();
     pthread_sigmask(SIG_SETMASK, &lat_idle_sigmask, NULL);
-    pthread_mutex_lock(&pool->mu);
+    lat_lock(&pool->mu);
     pool->idle++;
     while (pool->q.len == 0 && !pool->closing) {
-        pthread_cond_wait(&pool->work_cv, &pool->mu);
+        lat_cond_wait(&pool->work_cv, &pool->mu);
         /* This wake used up a signal even when another thread took the item
          * first: a count left behind would keep idle workers asleep while
          * items wait in the queue. */
@@ -385,7 +385,7 @@ static int worker_sleep_take(lat_pool *pool, lat_item *it)
     if (got)
         note_pop(pool);
     uint64_t gen = pool->generation;
-    pthread_mutex_unlock(&pool->mu);
+    lat_unlock(&pool->mu);
     pthread_sigmask(SIG_SETMASK, &lat_program_sigmask, NULL);
     PyEval_RestoreThread(ts);
     if (got && gen != pool->generation)  /* dropped while this thread waited for the GIL */
@@ -399,12 +399,12 @@ static int worker_sleep_take(lat_pool *pool, lat_item *it)
  * Contract: GIL held on entry and on return. */
 static int worker_take(lat_pool *pool, lat_item *it)
 {
-    pthread_mutex_lock(&pool->mu);
+    lat_lock(&pool->mu);
     int got = lat_queue_pop(&pool->q, it);
     if (got)
         note_pop(pool);
     int closing = pool->closing;
-    pthread_mutex_unlock(&pool->mu);
+    lat_unlock(&pool->mu);
     if (got)
         return 1;
     if (closing)
@@ -419,7 +419,7 @@ static int worker_take(lat_pool *pool, lat_item *it)
 static int worker_finish_take(lat_pool *pool, lat_item *it)
 {
     lat_item done = *it;
-    pthread_mutex_lock(&pool->mu);
+    lat_lock(&pool->mu);
     lat_account_done(pool, &done);
     int got = lat_queue_pop(&pool->q, it);
     if (got)
@@ -427,10 +427,13 @@ static int worker_finish_take(lat_pool *pool, lat_item *it)
     int drop = take_work_ref_if_idle(pool);
     int closing = pool->closing;
     uint64_t gen = pool->generation;
-    pthread_mutex_unlock(&pool->mu);
-    /* A popped item keeps the pool alive (a task by pending, a ticket by
-     * its batch), so the pool is freed here only when none was popped. */
-    if (clear_finished(pool, &done, drop))
+    lat_unlock(&pool->mu);
+    /* A popped item keeps the pool alive (a task by pending and the work
+     * reference, a ticket by its batch): then clearing `done` cannot free
+     * it, and needs no reference of its own. */
+    if (got && !drop)
+        lat_item_clear(&done);
+    else if (clear_finished(pool, &done, drop))
         return -2;
     if (got && gen != pool->generation)  /* dropped while `done` was cleared */
         return finish_item(pool, it) ? -2 : -1;
@@ -441,14 +444,28 @@ static int worker_finish_take(lat_pool *pool, lat_item *it)
     return worker_sleep_take(pool, it);
 }
 
+/* Runs a queued task in a worker.  Contract: GIL held, mu not held. */
+static LAT_HOT void run_task(lat_pool *pool, lat_item *it)
+{
+    PyObject *saved = lat_tls_group;
+    lat_tls_group = it->owner;
+    PyObject *args = it->args;
+    PyObject *res = lat_call_vec(it->fn, args ? &PyTuple_GET_ITEM(args, 0) : NULL,
+                                 args ? PyTuple_GET_SIZE(args) : 0, it->kwargs, NULL);
+    if (lat_finish_call(pool, it->owner, it->fn, it->flags & TASK_HAS_RETURN, res) < 0)
+        lat_pool_record_error(pool, it->fn, (lat_site){it->site_code, it->site_offset});
+    lat_tls_group = saved;
+}
+
+
 /* Runs one item in this worker, nested runs included; the caller finishes
  * it.  Contract: GIL held, mu not held. */
-static void worker_run(lat_pool *pool, lat_worker *w, lat_item *it)
+static LAT_HOT void worker_run(lat_pool *pool, lat_worker *w, lat_item *it)
 {
     int was_busy = w->busy;
     w->busy = 1;
     if (it->kind == ITEM_TASK)
-        lat_run_task(pool, it);
+        run_task(pool, it);
     else
         lat_batch_run_ticket((lat_batch *)it->owner);
     w->busy = was_busy;
@@ -461,11 +478,11 @@ static void worker_run(lat_pool *pool, lat_worker *w, lat_item *it)
 int lat_pool_help_one(lat_pool *pool, lat_worker *w)
 {
     lat_item it;
-    pthread_mutex_lock(&pool->mu);
+    lat_lock(&pool->mu);
     int got = lat_queue_pop(&pool->q, &it);
     if (got)
         note_pop(pool);
-    pthread_mutex_unlock(&pool->mu);
+    lat_unlock(&pool->mu);
     /* The item this worker is inside keeps the pool alive (a task by
      * pending, a batch ticket by its batch): finishing this one never
      * frees it. */
@@ -489,10 +506,10 @@ static void *worker_main(void *arg)
     pthread_sigmask(SIG_SETMASK, &lat_program_sigmask, NULL);
     lat_tls_worker = w;
     worker_set_names(pool, w);
-    pthread_mutex_lock(&pool->mu);
+    lat_lock(&pool->mu);
     pool->ready++;
     lat_wake(pool, LAT_WAIT_READY);
-    pthread_mutex_unlock(&pool->mu);
+    lat_unlock(&pool->mu);
     lat_item it;
     int got = worker_take(pool, &it);
     /* Finishing an item may free the pool (its dealloc detaches this
@@ -510,10 +527,10 @@ static void *worker_main(void *arg)
     lat_tls_worker = NULL;
     lat_tls_group = NULL;
     if (!freed) {
-        pthread_mutex_lock(&pool->mu);
+        lat_lock(&pool->mu);
         pool->alive--;
         lat_wake(pool, LAT_WAIT_EXIT);
-        pthread_mutex_unlock(&pool->mu);
+        lat_unlock(&pool->mu);
     }
     PyGILState_Release(gs);
     return NULL;
@@ -593,14 +610,14 @@ static int spawn_failed(lat_pool *pool)
 {
     lat_item it;
     int orphan = 0;
-    pthread_mutex_lock(&pool->mu);
+    lat_lock(&pool->mu);
     pool->nthreads--;
     pool->alive--;
     if (pool->nthreads == 0 && lat_queue_pop_tail(&pool->q, &it)) {
         lat_account_done(pool, &it);
         orphan = 1;
     }
-    pthread_mutex_unlock(&pool->mu);
+    lat_unlock(&pool->mu);
     if (!orphan)
         return 0;
     lat_item_clear(&it);
@@ -611,13 +628,13 @@ static int spawn_failed(lat_pool *pool)
 
 /* Queues an item, stealing its references, and wakes or starts a worker.
  * Returns 0, or -1 with an exception set.  Contract: GIL held. */
-int lat_pool_enqueue(lat_pool *pool, lat_item *it)
+static LAT_HOT int enqueue(lat_pool *pool, lat_item *it)
 {
     Py_ssize_t slot = -1;
     int signal_idle = 0;
-    pthread_mutex_lock(&pool->mu);
+    lat_lock(&pool->mu);
     if (lat_queue_push(&pool->q, it) < 0) {
-        pthread_mutex_unlock(&pool->mu);
+        lat_unlock(&pool->mu);
         lat_item_clear(it);
         PyErr_NoMemory();
         return -1;
@@ -641,33 +658,38 @@ int lat_pool_enqueue(lat_pool *pool, lat_item *it)
     } else {
         lat_wake(pool, LAT_WAIT_HELP);
     }
-    pthread_mutex_unlock(&pool->mu);
+    lat_unlock(&pool->mu);
     /* Signalled after unlocking, so the woken worker does not go straight
      * back to sleep on mu.  No wake-up is lost: an idle worker counted
-     * under mu is inside pthread_cond_wait. */
+     * under mu has read work_cv's sequence number (lat_cond_wait). */
     if (signal_idle)
-        pthread_cond_signal(&pool->work_cv);
+        lat_cond_signal(&pool->work_cv);
     if (slot >= 0 && spawn_worker(pool, slot) < 0)
         return spawn_failed(pool);
     return 0;
+}
+
+int lat_pool_enqueue(lat_pool *pool, lat_item *it)
+{
+    return enqueue(pool, it);
 }
 
 /* A task an inline pool ran at once counts as submitted and finished, as
  * a queued task does.  Contract: GIL held, mu not held. */
 void lat_count_inline_task(lat_pool *pool)
 {
-    pthread_mutex_lock(&pool->mu);
+    lat_lock(&pool->mu);
     pool->submitted++;
     pool->finished++;
-    pthread_mutex_unlock(&pool->mu);
+    lat_unlock(&pool->mu);
 }
 
 /* Contract: GIL held, mu not held. */
 static int queue_is_full(lat_pool *pool)
 {
-    pthread_mutex_lock(&pool->mu);
+    lat_lock(&pool->mu);
     int full = is_saturated(pool);
-    pthread_mutex_unlock(&pool->mu);
+    lat_unlock(&pool->mu);
     return full;
 }
 
@@ -688,13 +710,13 @@ static int wait_for_room(lat_pool *pool, int from_worker)
     if (!pool->block_when_saturated || from_worker ||
         PyThread_get_thread_ident() != pool->owner_ident || !queue_is_full(pool))
         return 0;
-    pthread_mutex_lock(&pool->mu);
+    lat_lock(&pool->mu);
     pool->room_waiters++;
-    pthread_mutex_unlock(&pool->mu);
+    lat_unlock(&pool->mu);
     int r = lat_wait(pool, LAT_WAIT_ROOM, pred_room, NULL, -1);
-    pthread_mutex_lock(&pool->mu);
+    lat_lock(&pool->mu);
     pool->room_waiters--;
-    pthread_mutex_unlock(&pool->mu);
+    lat_unlock(&pool->mu);
     if (r < 0)
         return -1;
     if (pool->first_error != NULL)
@@ -702,8 +724,9 @@ static int wait_for_room(lat_pool *pool, int from_worker)
     return 0;
 }
 
-/* Submits a fire-and-forget task.  Steals args and kwargs (kwargs may be
- * NULL), even on failure; fn and group are borrowed.
+/* Submits a fire-and-forget task.  Steals args and kwargs (either may be
+ * NULL: no arguments of that kind), even on failure; fn and group are
+ * borrowed.
  * Returns 0, or -1 with an exception set (when wait_for_room fails, the
  * task is queued already: it runs unless the pool halts).
  * Contract: GIL held. */
@@ -733,11 +756,11 @@ int lat_pool_submit(lat_pool *pool, PyObject *fn, PyObject *args,
     lat_item it = {.fn = Py_NewRef(fn), .args = args, .kwargs = kwargs,
                    .owner = Py_XNewRef(group), .site_code = site.code,
                    .site_offset = site.offset, .kind = ITEM_TASK, .flags = (uint16_t)flags};
-    if (lat_pool_enqueue(pool, &it) < 0)
+    if (enqueue(pool, &it) < 0)
         return -1;
     return wait_for_room(pool, from_worker);
 fail:
-    Py_DECREF(args);
+    Py_XDECREF(args);
     Py_XDECREF(kwargs);
     return -1;
 }
@@ -815,10 +838,10 @@ static int pred_all_ready(lat_pool *pool, void *arg)
 static int start_all_workers(lat_pool *pool)
 {
     while (pool->nthreads < pool->max_workers) {
-        pthread_mutex_lock(&pool->mu);
+        lat_lock(&pool->mu);
         Py_ssize_t slot = pool->nthreads++;
         pool->alive++;
-        pthread_mutex_unlock(&pool->mu);
+        lat_unlock(&pool->mu);
         if (spawn_worker(pool, slot) < 0) {
             spawn_failed(pool);
             PyErr_Format(PyExc_RuntimeError, "can't start worker thread %zd of %zd",
@@ -844,8 +867,8 @@ static PyObject *pool_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     lat_pool *pool = (lat_pool *)type->tp_alloc(type, 0);
     if (pool == NULL)
         return NULL;
-    pthread_mutex_init(&pool->mu, NULL);
-    pthread_cond_init(&pool->work_cv, NULL);
+    pool->mu = (lat_mutex)LAT_MUTEX_INIT;
+    pool->work_cv = (lat_cond)LAT_COND_INIT;
     pool->workers = PyMem_Calloc((size_t)max_workers, sizeof(lat_worker));
     if (pool->workers == NULL) {
         Py_DECREF(pool);
@@ -954,13 +977,13 @@ static int pool_close_impl(lat_pool *pool, int cancel)
     }
     if (refuse_own_worker(pool, "close()") < 0)
         return -1;
-    pthread_mutex_lock(&pool->mu);
+    lat_lock(&pool->mu);
     pool->closing = 1;
     if (cancel)
         pool->cancelling = 1;
-    pthread_cond_broadcast(&pool->work_cv);
+    lat_cond_broadcast(&pool->work_cv);
     lat_wake(pool, NULL);
-    pthread_mutex_unlock(&pool->mu);
+    lat_unlock(&pool->mu);
     if (cancel)
         halt_work(pool);
     if (lat_wait(pool, LAT_WAIT_EXIT, pred_exited, NULL, -1) < 0)
@@ -1076,18 +1099,16 @@ static void pool_dealloc(lat_pool *pool)
     if (pool->workers && !pool->forked) {
         /* Unreachable with nothing pending (see release_work_ref): its
          * threads are idle or starting; stop them before the memory goes. */
-        pthread_mutex_lock(&pool->mu);
+        lat_lock(&pool->mu);
         pool->closing = 1;
-        pthread_cond_broadcast(&pool->work_cv);
-        pthread_mutex_unlock(&pool->mu);
+        lat_cond_broadcast(&pool->work_cv);
+        lat_unlock(&pool->mu);
         join_threads(pool);
     }
     lat_queue dropped;
     lat_queue_take_all(&pool->q, &dropped);
     clear_dropped(&dropped);
     lat_queue_free(&pool->q);  /* its kept blocks */
-    pthread_cond_destroy(&pool->work_cv);
-    pthread_mutex_destroy(&pool->mu);
     PyMem_Free(pool->workers);
     Py_CLEAR(pool->name_prefix);
     Py_CLEAR(pool->results);
@@ -1206,11 +1227,9 @@ void lat_after_fork_child(void)
     lat_tls_worker = NULL;
     lat_tls_group = NULL;
     for (lat_pool *p = live_pools; p; p = p->live_next) {
-        int queue_intact = pthread_mutex_trylock(&p->mu) == 0;
-        memset(&p->mu, 0, sizeof p->mu);
-        pthread_mutex_init(&p->mu, NULL);
-        memset(&p->work_cv, 0, sizeof p->work_cv);
-        pthread_cond_init(&p->work_cv, NULL);
+        int queue_intact = lat_trylock(&p->mu);
+        p->mu = (lat_mutex)LAT_MUTEX_INIT;
+        p->work_cv = (lat_cond)LAT_COND_INIT;
         p->forked = 1;
         p->waiters = NULL;
         p->idle = p->wakes_pending = p->alive = p->room_waiters = p->ready = 0;

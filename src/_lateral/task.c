@@ -63,10 +63,10 @@ static void raise_unexpected_return(PyObject *fn, PyObject *res)
     Py_DECREF(where);
 }
 
-/* Turns a call's outcome into the task's: collects or rejects the value.
- * Steals res; returns 0, or -1 with an exception set. */
-int lat_finish_call(lat_pool *pool, PyObject *group, PyObject *fn,
-                    int has_return, PyObject *res)
+/* lat_finish_call's cases other than None from a task without a return
+ * value.  Steals res; returns 0, or -1 with an exception set. */
+int lat_finish_call_other(lat_pool *pool, PyObject *group, PyObject *fn,
+                          int has_return, PyObject *res)
 {
     if (res == NULL)
         return -1;
@@ -83,25 +83,6 @@ int lat_finish_call(lat_pool *pool, PyObject *group, PyObject *fn,
 
 /* ---- call sites ---------------------------------------------------------- */
 
-/* Where the running Python code is: its code object and the byte offset of
- * its current instruction (the call into us).  No traceback is taken and
- * no line computed: the first call from a frame makes its frame object,
- * later ones reuse it.  Contract: GIL held; never sets an exception. */
-lat_site lat_caller_site(void)
-{
-    lat_site site = {NULL, 0};
-    PyFrameObject *frame = PyEval_GetFrame();  /* borrowed */
-    if (frame == NULL)
-        return site;
-    site.code = (PyObject *)PyFrame_GetCode(frame);
-#if PY_VERSION_HEX >= 0x030B0000
-    int lasti = PyFrame_GetLasti(frame);
-#else
-    int lasti = frame->f_lasti * (int)sizeof(_Py_CODEUNIT);
-#endif
-    site.offset = lasti > 0 ? (uint32_t)lasti : 0;
-    return site;
-}
 
 /* "task f(...) queued at file:line in caller", or NULL with an error set. */
 static PyObject *call_site_note(PyObject *fn, lat_site site)
@@ -146,17 +127,6 @@ void lat_note_call_site(PyObject *exc, PyObject *fn, lat_site site)
 
 /* ---- running tasks -------------------------------------------------------- */
 
-/* Runs a queued task in a worker. */
-void lat_run_task(lat_pool *pool, lat_item *it)
-{
-    PyObject *saved = lat_tls_group;
-    lat_tls_group = it->owner;
-    PyObject *res = lat_call_vec(it->fn, &PyTuple_GET_ITEM(it->args, 0),
-                                 PyTuple_GET_SIZE(it->args), it->kwargs, NULL);
-    if (lat_finish_call(pool, it->owner, it->fn, it->flags & TASK_HAS_RETURN, res) < 0)
-        lat_pool_record_error(pool, it->fn, (lat_site){it->site_code, it->site_offset});
-    lat_tls_group = saved;
-}
 
 /* A task that ran in the calling thread failed: its error is raised at the
  * call, except in a pool that does not halt on errors, where an Exception
@@ -204,16 +174,18 @@ static int task_submit(lat_task *t, lat_pool *pool, PyObject *const *args,
                        size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    PyObject *tuple = PyTuple_New(nargs);
-    if (tuple == NULL)
-        return -1;
-    for (Py_ssize_t i = 0; i < nargs; i++)
-        PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
+    PyObject *tuple = NULL;  /* none without positional arguments */
+    if (nargs > 0) {
+        if ((tuple = PyTuple_New(nargs)) == NULL)
+            return -1;
+        for (Py_ssize_t i = 0; i < nargs; i++)
+            PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
+    }
     PyObject *kw = NULL;
     if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
         kw = kwargs_from_kwnames(args + nargs, kwnames);
         if (kw == NULL) {
-            Py_DECREF(tuple);
+            Py_XDECREF(tuple);
             return -1;
         }
     }
@@ -386,9 +358,9 @@ static int group_wait_done(lat_group *g, lat_pool *pool, double timeout)
                        : lat_wait(pool, g, pred_group, g, left);
         if (r <= 0)
             return r;
-        pthread_mutex_lock(&pool->mu);
+        lat_lock(&pool->mu);
         int done = pred_group(pool, g);
-        pthread_mutex_unlock(&pool->mu);
+        lat_unlock(&pool->mu);
         if (done)
             return 1;
     }

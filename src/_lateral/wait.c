@@ -170,28 +170,28 @@ int lat_wait(lat_pool *pool, const void *target, lat_pred done, void *arg,
     PyThread_acquire_lock(w.lock, WAIT_LOCK);
     int result;
     for (;;) {
-        pthread_mutex_lock(&pool->mu);
+        lat_lock(&pool->mu);
         if (done(pool, arg)) {
-            pthread_mutex_unlock(&pool->mu);
+            lat_unlock(&pool->mu);
             result = 1;
             break;
         }
         waiter_link(pool, &w);
-        pthread_mutex_unlock(&pool->mu);
+        lat_unlock(&pool->mu);
 
         PyLockStatus st = waiter_sleep(&w, deadline);
 
-        pthread_mutex_lock(&pool->mu);
+        lat_lock(&pool->mu);
         waiter_unlink(pool, &w);
-        pthread_mutex_unlock(&pool->mu);
+        lat_unlock(&pool->mu);
         if (st == PY_LOCK_INTR && PyErr_CheckSignals() < 0) {
             result = -1;
             break;
         }
         if (st == PY_LOCK_FAILURE) {
-            pthread_mutex_lock(&pool->mu);
+            lat_lock(&pool->mu);
             result = done(pool, arg) ? 1 : 0;
-            pthread_mutex_unlock(&pool->mu);
+            lat_unlock(&pool->mu);
             break;
         }
         /* Woken, or a signal whose handler did not raise: re-arm the lock
