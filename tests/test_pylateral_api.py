@@ -149,6 +149,28 @@ def serve_placeholder_api(site):
     return titles
 
 
+def test_one_worker_runs_a_long_queue_in_the_order_of_the_calls():
+    # Thousands of calls queue up behind a busy worker, more than the
+    # queue keeps in one block of memory; they still run first in, first out.
+    gate = threading.Event()
+    order = []
+
+    @pylateral.task
+    def wait_for_the_gate():
+        gate.wait(PATIENCE)
+
+    @pylateral.task
+    def record(i):
+        order.append(i)
+
+    with pylateral.task_pool(max_workers=1):
+        wait_for_the_gate()
+        for i in range(3000):
+            record(i)
+        gate.set()
+    assert order == list(range(3000))
+
+
 def test_usage_nested_tasks_example_prints_every_post_title_once(local_site, capsys):
     titles = serve_placeholder_api(local_site)
     base = local_site.url("")

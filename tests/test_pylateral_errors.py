@@ -135,10 +135,10 @@ def test_an_error_drops_the_queued_tasks():
     with pytest.raises(ValueError, match="boom"):
         with pylateral.task_pool(max_workers=1):
             fail_once_all_are_queued()
-            for _ in range(100):
+            for _ in range(3000):  # a long queue, dropped whole
                 queued()
             all_queued.set()
-    assert ran.value == 0  # the single worker was busy failing: all 100 were still queued
+    assert ran.value == 0  # the single worker was busy failing: all 3000 were still queued
     assert pylateral_threads() == []
 
 
