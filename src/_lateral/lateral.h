@@ -13,6 +13,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#if PY_VERSION_HEX < 0x030B0000
+#include <frameobject.h>  /* 3.10: PyFrameObject's f_lasti (lat_caller_site) */
+#endif
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>

@@ -1,13 +1,11 @@
 /* task.c: the @task wrapper (the fast submission path) and task groups.
  *
  * A Task call is a vectorcall straight into the current pool: one tuple for
- * the arguments, one 48-byte queue slot, no Python-level wrapper frame.
+ * the positional arguments (none without), one 48-byte queue slot, no
+ * Python-level wrapper frame.
  * Contract: everything here runs with the GIL held.
  */
 #include "lateral.h"
-#if PY_VERSION_HEX < 0x030B0000
-#include <frameobject.h>  /* 3.10: PyFrameObject's f_lasti */
-#endif
 
 typedef struct {
     PyObject_HEAD
