@@ -418,12 +418,12 @@ def measure(spec, published_dir):
     return json.loads(lines[-1])
 
 
-def run_measuring_child(spec, wrapper=()):
+def run_measuring_child(spec, wrapper=(), env=None):
     """This script's child for ``spec``, run to its end (under ``wrapper``,
-    a command prefix such as valgrind's)."""
+    a command prefix such as valgrind's, and with ``env`` if given)."""
     cmd = [*wrapper, sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)]
     return subprocess.run(cmd, capture_output=True, text=True,
-                          timeout=CHILD_TIMEOUT_S, cwd=REPO)
+                          timeout=CHILD_TIMEOUT_S, cwd=REPO, env=env)
 
 
 def stderr_tail(proc):
@@ -436,7 +436,12 @@ def count_instructions(lib, count):
     with tempfile.TemporaryDirectory() as scratch:
         proc = run_measuring_child(
             {"kind": INSTRUCTIONS, "lib": lib, "count": count},
-            wrapper=("valgrind", "--tool=callgrind", f"--callgrind-out-file={scratch}/out"))
+            wrapper=("valgrind", "--tool=callgrind", f"--callgrind-out-file={scratch}/out"),
+            # One string hash seed for both counts: with a random one, the
+            # dict probes of start-up differ from run to run by ~300,000
+            # instructions, which the difference of two counts took for
+            # ~15 per task.
+            env=dict(os.environ, PYTHONHASHSEED="0"))
     collected = [line for line in proc.stderr.splitlines() if "Collected :" in line]
     if proc.returncode != 0 or not collected:
         raise RuntimeError(f"callgrind run of {lib} failed: {stderr_tail(proc)}")

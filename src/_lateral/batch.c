@@ -9,17 +9,10 @@
  */
 #include "lateral.h"
 
-/* fn(*argv, **kw, **extras); item keywords win over extras.  kw and
- * extras may be NULL.  Contract: GIL held. */
-PyObject *lat_call_vec(PyObject *fn, PyObject *const *argv, Py_ssize_t n,
-                       PyObject *kw, PyObject *extras)
+/* lat_call_vec with extras to merge in.  Contract: GIL held. */
+PyObject *lat_call_with_extras(PyObject *fn, PyObject *const *argv, Py_ssize_t n,
+                               PyObject *kw, PyObject *extras)
 {
-    if (extras == NULL || PyDict_GET_SIZE(extras) == 0) {
-        /* VectorcallDict's own kwargs check costs a tenth of a tiny call */
-        if (kw == NULL)
-            return PyObject_Vectorcall(fn, argv, (size_t)n, NULL);
-        return PyObject_VectorcallDict(fn, argv, (size_t)n, kw);
-    }
     PyObject *merged = PyDict_Copy(extras);
     if (merged == NULL)
         return NULL;
