@@ -32,7 +32,6 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.process import BaseProcess
-from multiprocessing.reduction import ForkingPickler
 from typing import Any, ParamSpec, TypeVar
 
 import _lateral
@@ -83,7 +82,7 @@ class ProcessPool(concurrent.futures.Executor):
 
     def __init__(self, max_workers: int) -> None:
         self._lock = threading.Lock()
-        self._queue: collections.deque[tuple[_Future[Any], bytes | memoryview]] = collections.deque()
+        self._queue: collections.deque[tuple[_Future[Any], bytes]] = collections.deque()
         self._running: dict[_Worker, _Future[Any]] = {}
         self._broken: str | None = None
         self._closed = False
@@ -107,7 +106,7 @@ class ProcessPool(concurrent.futures.Executor):
 
     def submit(self, fn: Callable[_P, _T], /, *args: _P.args,
                **kwargs: _P.kwargs) -> _Future[_T]:
-        blob = ForkingPickler.dumps((fn, args, kwargs), pickle.HIGHEST_PROTOCOL)
+        blob = _worker.dump_message((fn, args, kwargs))
         future: _Future[_T] = _Future()
         with self._lock:
             if self._broken is not None:
@@ -123,7 +122,7 @@ class ProcessPool(concurrent.futures.Executor):
             self._send(worker, blob)
         return future
 
-    def _send(self, worker: _Worker, blob: bytes | memoryview) -> None:
+    def _send(self, worker: _Worker, blob: bytes) -> None:
         try:
             worker.tasks.send_bytes(blob)
         except OSError:  # the worker died: its sentinel breaks the pool

@@ -7,6 +7,7 @@ back the same way; what plain pickle cannot take (lambdas, closures, local
 classes) goes through cloudpickle, so it crosses in both directions.  An exception keeps its type and args and carries the worker's
 traceback text.
 """
+import io
 import multiprocessing.connection
 import pickle
 import time
@@ -114,14 +115,26 @@ def _run_calls(tasks: "multiprocessing.connection.Connection",
         results.send_bytes(_dump_reply(reply))
 
 
-def _dump_reply(reply: tuple[bool, Any]) -> memoryview:
+def dump_message(obj: object) -> bytes:
+    """``obj`` pickled by multiprocessing's pickler (its reducers for
+    connections, sockets...) for a pipe between the parent and a worker.
+    Not ForkingPickler.dumps: it returns a view of a BytesIO, and a BytesIO
+    collected while a view of it is alive prints "Exception ignored ...
+    BufferError" (a Ctrl-C at exit showed it).  getvalue() hands over the
+    BytesIO's buffer without a copy."""
+    buffer = io.BytesIO()
+    ForkingPickler(buffer, PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
+def _dump_reply(reply: tuple[bool, Any]) -> bytes:
     try:
-        return ForkingPickler.dumps(reply, PROTOCOL)
+        return dump_message(reply)
     except Exception as exc:
         what = reply[1]
         error = SerializationError(
             f"{type(what).__name__} cannot be pickled back to the parent process: {exc}")
-        return ForkingPickler.dumps((False, error), PROTOCOL)
+        return dump_message((False, error))
 
 
 def _inline_pool() -> _lateral.Pool:
