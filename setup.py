@@ -8,12 +8,12 @@ SANITIZE = os.environ.get("LATERAL_SANITIZE", "")  # e.g. "address,undefined"
 
 extra_compile = ["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"]
 extra_link = ["-pthread"]
-if not SANITIZE:
-    extra_compile.append("-flto")
-    extra_link.append("-flto")
 if SANITIZE:
     extra_compile += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer", "-O1", "-g"]
     extra_link += [f"-fsanitize={SANITIZE}"]
+else:
+    extra_compile.append("-flto")
+    extra_link.append("-flto")
 
 setup(
     ext_modules=[

@@ -364,6 +364,16 @@ static void note_pop(lat_pool *pool)
         lat_wake(pool, LAT_WAIT_ROOM);
 }
 
+/* Takes the oldest item into *it; returns 1, or 0 when the queue is empty.
+ * Contract: mu held. */
+static LAT_HOT int pop_item(lat_pool *pool, lat_item *it)
+{
+    int got = lat_queue_pop(&pool->q, it);
+    if (got)
+        note_pop(pool);
+    return got;
+}
+
 /* Sleeps until an item or closing; returns as worker_take does.
  * Contract: GIL held on entry, released while sleeping, held on return. */
 static int worker_sleep_take(lat_pool *pool, lat_item *it)
@@ -381,9 +391,7 @@ static int worker_sleep_take(lat_pool *pool, lat_item *it)
             pool->wakes_pending--;
     }
     pool->idle--;
-    int got = lat_queue_pop(&pool->q, it);
-    if (got)
-        note_pop(pool);
+    int got = pop_item(pool, it);
     uint64_t gen = pool->generation;
     lat_unlock(&pool->mu);
     pthread_sigmask(SIG_SETMASK, &lat_program_sigmask, NULL);
@@ -400,9 +408,7 @@ static int worker_sleep_take(lat_pool *pool, lat_item *it)
 static int worker_take(lat_pool *pool, lat_item *it)
 {
     lat_lock(&pool->mu);
-    int got = lat_queue_pop(&pool->q, it);
-    if (got)
-        note_pop(pool);
+    int got = pop_item(pool, it);
     int closing = pool->closing;
     lat_unlock(&pool->mu);
     if (got)
@@ -421,9 +427,7 @@ static int worker_finish_take(lat_pool *pool, lat_item *it)
     lat_item done = *it;
     lat_lock(&pool->mu);
     lat_account_done(pool, &done);
-    int got = lat_queue_pop(&pool->q, it);
-    if (got)
-        note_pop(pool);
+    int got = pop_item(pool, it);
     int drop = take_work_ref_if_idle(pool);
     int closing = pool->closing;
     uint64_t gen = pool->generation;
@@ -457,7 +461,6 @@ static LAT_HOT void run_task(lat_pool *pool, lat_item *it)
     lat_tls_group = saved;
 }
 
-
 /* Runs one item in this worker, nested runs included; the caller finishes
  * it.  Contract: GIL held, mu not held. */
 static LAT_HOT void worker_run(lat_pool *pool, lat_worker *w, lat_item *it)
@@ -479,9 +482,7 @@ int lat_pool_help_one(lat_pool *pool, lat_worker *w)
 {
     lat_item it;
     lat_lock(&pool->mu);
-    int got = lat_queue_pop(&pool->q, &it);
-    if (got)
-        note_pop(pool);
+    int got = pop_item(pool, &it);
     lat_unlock(&pool->mu);
     /* The item this worker is inside keeps the pool alive (a task by
      * pending, a batch ticket by its batch): finishing this one never

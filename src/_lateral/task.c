@@ -81,7 +81,6 @@ int lat_finish_call_other(lat_pool *pool, PyObject *group, PyObject *fn,
 
 /* ---- call sites ---------------------------------------------------------- */
 
-
 /* "task f(...) queued at file:line in caller", or NULL with an error set. */
 static PyObject *call_site_note(PyObject *fn, lat_site site)
 {
@@ -124,7 +123,6 @@ void lat_note_call_site(PyObject *exc, PyObject *fn, lat_site site)
 }
 
 /* ---- running tasks -------------------------------------------------------- */
-
 
 /* A task that ran in the calling thread failed: its error is raised at the
  * call, except in a pool that does not halt on errors, where an Exception
