@@ -292,6 +292,28 @@ def test_error_stops_the_chunks_still_running(tmp_path):
     assert parallel.process.map(square, [2], max_workers=2) == [4]
 
 
+def test_shutdown_closes_each_worker_pipe_once(monkeypatch):
+    # parallel.shutdown() and the pool's results thread (once the workers
+    # exit) both closed a worker's task pipe.  os.close lets go of the GIL,
+    # so both could close one descriptor: OSError EBADF out of shutdown(),
+    # or an unrelated file's descriptor closed if it was reused meanwhile.
+    # A slow close widens that window.
+    import multiprocessing.connection
+    original = multiprocessing.connection.Connection._close
+
+    def slow_close(self, *args):
+        time.sleep(0.02)
+        original(self, *args)
+
+    monkeypatch.setattr(multiprocessing.connection.Connection, "_close", slow_close)
+    thread_errors = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: thread_errors.append(args))
+    for _ in range(3):
+        assert parallel.process.map(square, range(4), max_workers=2) == [0, 1, 4, 9]
+        parallel.shutdown()
+    assert thread_errors == []
+
+
 def test_chunks_get_larger_for_cheap_calls():
     from parallel._futures import chunk_ranges
     assert len(chunk_ranges(20000, 2)) == 8                   # cost unknown

@@ -53,11 +53,17 @@ _live: "weakref.WeakSet[ProcessPool]" = weakref.WeakSet()  # cached or not
 
 
 class _Worker:
-    """A worker process and the parent's ends of its two pipes."""
+    """A worker process and the parent's ends of its two pipes.  The task
+    pipe is written by whichever thread hands the worker a call and closed by
+    the results thread: ``pipe_lock`` keeps the two apart, for a descriptor
+    closed while another thread writes to it may be reused by then, and the
+    bytes would land in an unrelated file.  (The result pipe is the results
+    thread's alone.)"""
 
-    __slots__ = ("process", "tasks", "results")
+    __slots__ = ("process", "tasks", "results", "pipe_lock")
 
     def __init__(self, context: multiprocessing.context.BaseContext, number: int) -> None:
+        self.pipe_lock = threading.Lock()
         task_reader, self.tasks = context.Pipe(duplex=False)
         self.results, result_writer = context.Pipe(duplex=False)
         self.process: BaseProcess = context.Process(  # type: ignore[attr-defined]
@@ -73,6 +79,24 @@ class _Worker:
         finally:
             task_reader.close()
             result_writer.close()
+
+    def send(self, blob: bytes) -> None:
+        """Write ``blob`` to the worker; nothing if it is gone (its
+        sentinel breaks the pool).  The lock is taken in C, so that a Ctrl-C
+        cannot leave it held (see parallel._threads._locked)."""
+        _lateral.locked_call(self.pipe_lock, self._write, blob)
+
+    def _write(self, blob: bytes) -> None:
+        if self.tasks.closed:
+            return
+        try:
+            self.tasks.send_bytes(blob)
+        except OSError:
+            pass
+
+    def close_pipes(self) -> None:
+        _lateral.locked_call(self.pipe_lock, self.tasks.close)
+        self.results.close()
 
 
 class ProcessPool(concurrent.futures.Executor):
@@ -119,14 +143,8 @@ class ProcessPool(concurrent.futures.Executor):
             worker = self._idle.pop()
             self._running[worker] = future
         if _claim(future):
-            self._send(worker, blob)
+            worker.send(blob)
         return future
-
-    def _send(self, worker: _Worker, blob: bytes) -> None:
-        try:
-            worker.tasks.send_bytes(blob)
-        except OSError:  # the worker died: its sentinel breaks the pool
-            pass
 
     def _dispatch(self, worker: _Worker) -> None:
         """Hand ``worker``, which is free, the next queued call that was
@@ -139,7 +157,7 @@ class ProcessPool(concurrent.futures.Executor):
                 future, blob = self._queue.popleft()
                 self._running[worker] = future
             if _claim(future):
-                self._send(worker, blob)
+                worker.send(blob)
                 return
             with self._lock:
                 self._running.pop(worker, None)
@@ -243,8 +261,7 @@ class ProcessPool(concurrent.futures.Executor):
                 return
             workers, self._idle = self._idle, []
         for worker in workers:
-            self._send(worker, b"")
-            worker.tasks.close()
+            worker.send(b"")
 
     def _drained(self) -> bool:
         """Closed, with no call running or queued.  Contract: _lock held."""
@@ -301,8 +318,7 @@ class ProcessPool(concurrent.futures.Executor):
         self._end_workers()
         for worker in self._workers:
             worker.process.join()
-            worker.tasks.close()
-            worker.results.close()
+            worker.close_pipes()
 
 
 def _claim(future: _Future[Any]) -> bool:
