@@ -74,6 +74,22 @@ def test_every_parameter_form():
     ]
 
 
+def test_items_of_a_type_seen_before_still_follow_their_own_rule():
+    # The core remembers the last type whose items were single arguments;
+    # items of other types in between keep their own unpacking.
+    point = collections.namedtuple("point", "x y")
+
+    class Keywords(dict):
+        pass
+
+    params = ["a", ("b", "c"), "d", point(1, 2), {"k": 1}, Keywords(k=2), "e",
+              ["f", "g"], point(3, 4), parallel.arg("h", k=3), 5]
+    assert parallel.map(describe, params) == [
+        (("a",), []), (("b", "c"), []), (("d",), []), ((point(1, 2),), []),
+        ((), [("k", 1)]), ((), [("k", 2)]), (("e",), []), (("f", "g"), []),
+        ((point(3, 4),), []), (("h",), [("k", 3)]), ((5,), [])]
+
+
 def test_unpack_arguments_false_passes_each_parameter_as_is():
     params = [("a", 1), {"k": 1}, "s"]
     assert parallel.map(describe, params, unpack_arguments=False) == [

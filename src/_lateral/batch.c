@@ -156,10 +156,18 @@ static PyObject *call_item(lat_batch *b, PyObject *item)
         return call_tuple(PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1),
                           PyTuple_GET_ITEM(item, 2), b->extras);
     }
+    /* lat_split_call decides by the item's type alone: a type it took for
+     * a single argument once is one for good, and the items of a map are
+     * mostly of one type.  Skipping it saves a sixteenth of a tiny item. */
+    if ((PyObject *)Py_TYPE(item) == b->single_type)
+        return lat_call_vec(b->fn, &item, 1, NULL, b->extras);
     lat_call c;
     PyObject *res = NULL;
-    if (lat_split_call(item, b->unpack, b->arg_type, &c) == 0)
+    if (lat_split_call(item, b->unpack, b->arg_type, &c) == 0) {
+        if (c.argv == &c.single)
+            Py_XSETREF(b->single_type, Py_NewRef(Py_TYPE(item)));
         res = lat_call_vec(b->fn, c.argv, c.n, c.kw, b->extras);
+    }
     lat_call_clear(&c);
     return res;
 }
@@ -257,6 +265,7 @@ static lat_batch *batch_create(lat_pool *pool, PyObject *fn, PyObject *items,
     b->items = PyList_CheckExact(items) ? Py_NewRef(items) : PySequence_Tuple(items);
     b->extras = extras ? PyDict_Copy(extras) : NULL;
     b->arg_type = Py_XNewRef(arg_type);
+    b->single_type = NULL;
     b->pool = (lat_pool *)Py_NewRef(pool);
     b->errors = PyDict_New();
     b->results = NULL;
@@ -545,6 +554,7 @@ static void batch_dealloc(lat_batch *b)
     Py_CLEAR(b->errors);
     Py_CLEAR(b->extras);
     Py_CLEAR(b->arg_type);
+    Py_CLEAR(b->single_type);
     Py_CLEAR(b->callbacks);
     Py_CLEAR(b->pool);
     PyObject_GC_Del(b);
@@ -558,6 +568,7 @@ static int batch_traverse(lat_batch *b, visitproc visit, void *arg)
     Py_VISIT(b->errors);
     Py_VISIT(b->extras);
     Py_VISIT(b->arg_type);
+    Py_VISIT(b->single_type);
     Py_VISIT(b->callbacks);
     Py_VISIT(b->pool);
     return 0;
@@ -570,6 +581,7 @@ static int batch_clear(lat_batch *b)
     Py_CLEAR(b->errors);
     Py_CLEAR(b->extras);
     Py_CLEAR(b->arg_type);
+    Py_CLEAR(b->single_type);
     Py_CLEAR(b->callbacks);
     return 0;
 }

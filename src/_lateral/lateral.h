@@ -154,6 +154,7 @@ typedef struct {
     PyObject *errors;         /* dict index -> exception */
     PyObject *extras;         /* dict or NULL */
     PyObject *arg_type;       /* class whose instances carry args/kwargs */
+    PyObject *single_type;    /* a type whose items are the single argument, or NULL */
     lat_pool *pool;           /* strong */
     Py_ssize_t n, next;       /* next index to claim (GIL) */
     Py_ssize_t tickets;       /* tickets not finished (mu) */
