@@ -42,6 +42,25 @@ def test_redis_store_is_a_mutable_mapping(url):
         store["a"]
 
 
+def test_closing_a_store_while_a_writer_waits_prints_no_thread_error(url, monkeypatch):
+    # close() disconnects the connection the outcome thread is reading.
+    import threading
+    import time
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    before = set(threading.enumerate())
+    for _ in range(3):
+        store = _store(url)
+        store.outcome_waiter().subscribe("some-task")  # starts the outcome thread
+        time.sleep(0.3)  # inside its read
+        store.close()
+    ours = [t for t in set(threading.enumerate()) - before
+            if t.name == "strand-redis-outcomes"]
+    assert ours
+    wait_until(lambda: not any(t.is_alive() for t in ours))
+    assert [f"{e.exc_type.__name__}: {e.exc_value}" for e in errors] == []
+
+
 def test_writer_and_in_process_reader(url):
     store = _store(url)
     writer = strand.StoreTaskWriter(add, store)

@@ -710,6 +710,13 @@ class RedisStore(collections.abc.MutableMapping[str, Record]):
                     pubsub = None
                     time.sleep(0.2)
                     continue
+                except Exception:
+                    # close() disconnects every connection of the pool, this
+                    # thread's included, while it reads (redis-py then
+                    # raises ValueError on the closed socket): the end.
+                    if self._closed:
+                        return
+                    raise
                 if message is not None and message.get("type") == "message":
                     self._outcomes.fire(message["data"].decode("utf-8", "replace"))
                 idle = 0.0 if self._outcomes else idle + (0.0 if message else 1.0)
