@@ -4,6 +4,7 @@
 sites and exchanges of the documents' examples (the tests have no network).
 The functions at module level are importable by worker processes.
 """
+import gc
 import json
 import os
 import re
@@ -86,6 +87,12 @@ def pid_of(_=None):
 
 def square(x):
     return x * x
+
+
+def collect_garbage(_=None):
+    """Run the cyclic garbage collector (in a worker process) now."""
+    gc.collect()
+    return 0
 
 
 def fail_on(x, bad=()):

@@ -4,7 +4,10 @@ import concurrent.futures
 import multiprocessing
 import os
 import pickle
+import signal
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 
@@ -16,6 +19,7 @@ from parallel_support import (
     CustomError,
     StubbornError,
     add,
+    collect_garbage,
     decorated_pid,
     decorated_square,
     describe,
@@ -312,6 +316,140 @@ def test_shutdown_closes_each_worker_pipe_once(monkeypatch):
         assert parallel.process.map(square, range(4), max_workers=2) == [0, 1, 4, 9]
         parallel.shutdown()
     assert thread_errors == []
+
+
+def test_a_pool_whose_idle_worker_died_is_replaced_by_the_next_call():
+    parallel.process.map(square, range(2), max_workers=2)
+    from parallel import _processes
+    executor = _processes._pools[2].executor
+    os.kill(executor._workers[0].process.pid, signal.SIGKILL)
+    wait_until(lambda: executor.broken)
+    # That death broke no call: the next one runs on a new pool.
+    assert parallel.process.map(square, range(4), max_workers=2) == [0, 1, 4, 9]
+    assert _processes._pools[2].executor is not executor
+
+
+def test_collecting_a_dropped_call_in_a_forked_child_leaves_the_parents_pool_alone():
+    # A call dropped unread, in a reference cycle the parent has not
+    # collected yet, is copied into every process forked meanwhile (here a
+    # second pool's workers).  Its finalizer, run by the child's collector,
+    # must not stop the parent's workers through the pipes the child copied.
+    import gc
+    from parallel import _processes
+    gc.disable()
+    try:
+        execution = parallel.process.async_map(square, range(4), max_workers=2)
+        wait_until(execution.done)
+        box = [execution]
+        box.append(box)
+        del execution, box
+        executor = _processes._pools[2].executor
+        assert parallel.process.map(collect_garbage, range(3), max_workers=3) == [0, 0, 0]
+        time.sleep(0.5)
+        assert not executor.broken
+        assert parallel.process.map(square, range(4), max_workers=2) == [0, 1, 4, 9]
+    finally:
+        gc.enable()
+
+
+def test_collecting_a_dropped_call_while_a_pool_starts_does_not_deadlock():
+    # The finalizer of a call dropped unread gives its pool back; the
+    # collector may run it while this thread holds the lock that takes (a
+    # pool being built allocates a lot).  Run apart: a deadlock hangs.
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+        import gc, time, parallel
+        from parallel import _processes
+        from parallel_support import square
+        class CollectingPool(_processes.ProcessPool):
+            def __init__(self, n):
+                gc.collect()  # a collection at one of the allocations
+                super().__init__(n)
+        gc.disable()
+        execution = parallel.process.async_map(square, range(4), max_workers=2)
+        while not execution.done():
+            time.sleep(0.01)
+        box = [execution]; box.append(box); del execution, box
+        _processes.ProcessPool = CollectingPool
+        print(parallel.process.map(square, range(4), max_workers=3))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0, 1, 4, 9]"
+
+
+def test_parallel_shutdown_does_not_fail_a_call_running_in_another_thread():
+    errors, calls, stop = [], [0], threading.Event()
+
+    def caller():
+        while not stop.is_set():
+            try:
+                parallel.process.map(square, range(4), max_workers=2)
+                calls[0] += 1
+            except Exception as exc:
+                errors.append(exc)
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not errors:
+            parallel.shutdown()
+            time.sleep(0.001)
+    finally:
+        stop.set()
+        thread.join()
+    assert errors == [] and calls[0] > 0
+
+
+def test_a_pool_that_cannot_start_evicts_no_cached_pool(monkeypatch):
+    from parallel import _processes
+    parallel.process.map(square, range(2), max_workers=1)
+    parallel.process.map(square, range(2), max_workers=2)  # the table is full
+    cached = dict(_processes._pools)
+    assert sorted(cached) == [1, 2]
+
+    def no_room(max_workers):
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(_processes, "ProcessPool", no_room)
+    with pytest.raises(OSError):
+        parallel.process.map(square, range(3), max_workers=3)
+    monkeypatch.undo()
+    # Still cached, so that parallel.shutdown() stops their workers.
+    assert _processes._pools == cached
+    workers = [w.process for pool in cached.values() for w in pool.executor._workers]
+    parallel.shutdown()
+    assert all(not worker.is_alive() for worker in workers)
+
+
+def test_an_interrupt_while_a_chunk_is_sent_leaves_no_worker_waiting_for_ever():
+    # A signal handler that raises while the parent writes a chunk (a
+    # KeyboardInterrupt for the parent only: kill -INT, a SIGALRM handler)
+    # leaves the worker with half a message.
+    def interrupt_while_sending(signum, frame):
+        while frame is not None:
+            if frame.f_code.co_name == "_send_bytes":
+                raise KeyboardInterrupt
+            frame = frame.f_back
+        signal.setitimer(signal.ITIMER_REAL, 0.001)
+
+    parallel.process.map(len, [b"x"], max_workers=1)
+    previous = signal.signal(signal.SIGALRM, interrupt_while_sending)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.001)
+        with pytest.raises(KeyboardInterrupt):
+            parallel.process.map(len, [b"x" * (64 << 20)], max_workers=1)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert parallel.process.map(len, [b"yy"], max_workers=1, timeout=PATIENCE) == [2]
+    closing = threading.Thread(target=parallel.shutdown, daemon=True)
+    closing.start()
+    closing.join(PATIENCE)
+    assert not closing.is_alive()
 
 
 def test_chunks_get_larger_for_cheap_calls():

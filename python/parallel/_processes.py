@@ -110,6 +110,7 @@ class ProcessPool(concurrent.futures.Executor):
         self._running: dict[_Worker, _Future[Any]] = {}
         self._broken: str | None = None
         self._closed = False
+        self._pid = os.getpid()  # a forked child's copy of the pool is not its own
         self._workers: list[_Worker] = []
         self._results_thread = threading.Thread(
             target=self._serve, daemon=True, name="parallel-process-results")
@@ -142,9 +143,21 @@ class ProcessPool(concurrent.futures.Executor):
                 return future
             worker = self._idle.pop()
             self._running[worker] = future
-        if _claim(future):
-            worker.send(blob)
+        try:
+            if _claim(future):
+                worker.send(blob)
+        except BaseException:
+            self._lose_worker_midway()
+            raise
         return future
+
+    def _lose_worker_midway(self) -> None:
+        """An exception (a signal's, in this thread) came between giving a
+        worker a call and writing all of it: the worker may wait for the
+        rest for ever, and the call would never end.  The pool breaks and
+        its workers are stopped; the next call starts a new pool."""
+        self._break("a call was interrupted while it was being handed to a worker process")
+        self._end_workers()  # their sentinels wake the results thread, which reaps them
 
     def _dispatch(self, worker: _Worker) -> None:
         """Hand ``worker``, which is free, the next queued call that was
@@ -268,6 +281,8 @@ class ProcessPool(concurrent.futures.Executor):
         return self._closed and not self._running and not self._queue
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self._in_child():
+            return
         with self._lock:
             first = not self._closed
             self._closed = True
@@ -283,6 +298,8 @@ class ProcessPool(concurrent.futures.Executor):
     def terminate_workers(self) -> None:
         """Stop the worker processes now; calls still pending fail with
         BrokenProcessPool."""
+        if self._in_child():
+            return
         reason = "the process pool was terminated"
         with self._lock:
             self._closed = True
@@ -291,6 +308,17 @@ class ProcessPool(concurrent.futures.Executor):
         self._fail_pending(BrokenProcessPool(reason))
         self._end_workers()  # their sentinels wake the results thread
         self._join_results_thread()
+
+    def _in_child(self) -> bool:
+        """True in a process forked from the pool's: the garbage collector
+        there may finalize a copy of a call that used the pool, and its
+        pipes and workers are still the parent's (its locks may even have
+        been copied held)."""
+        return os.getpid() != self._pid
+
+    @property
+    def broken(self) -> bool:
+        return self._broken is not None
 
     def _join_results_thread(self) -> None:
         """Wait until the results thread has ended, and with it every
@@ -356,10 +384,33 @@ def _forget_after_fork() -> None:
     _lock = threading.Lock()
     _pools.clear()
     _live.clear()  # the parent's: never the child's to stop
+    _dropped.clear()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+#: release() of calls dropped unread, left by their finalizers.
+_dropped: "collections.deque[Callable[[], None]]" = collections.deque()
+
+
+def release_later(release: Callable[[], None]) -> None:
+    """What a finalizer does instead of calling ``release()``: the next
+    :func:`acquire`, :func:`release` or :func:`shutdown` calls it.  A
+    finalizer runs wherever the garbage collector does -- in a thread that
+    holds this module's lock or the run's own, both of which release()
+    takes -- so it takes no lock (deque.append is atomic)."""
+    _dropped.append(release)
+
+
+def _release_dropped() -> None:
+    while _dropped:
+        try:
+            release_one = _dropped.popleft()
+        except IndexError:  # another thread took the last one
+            return
+        release_one()
 
 
 def default_workers() -> int:
@@ -369,6 +420,7 @@ def default_workers() -> int:
 def acquire(max_workers: int) -> Pool:
     """The open pool of ``max_workers`` processes (started on first use),
     counted as used until :func:`release`."""
+    _release_dropped()
     # The table's lock is taken by the core's locked_call, not a with block,
     # for the reason parallel._threads._locked gives.
     pool, idle_evicted = _lateral.locked_call(_lock, _take_pool, max_workers)
@@ -379,13 +431,18 @@ def acquire(max_workers: int) -> Pool:
 
 def _take_pool(max_workers: int) -> tuple[Pool, list[Pool]]:
     """The pool of ``max_workers`` processes, one more user counted, and the
-    idle pools evicted to make room for it.  Contract: _lock held."""
+    idle pools evicted to make room for it.  A broken pool (a call
+    interrupted, a worker killed) is replaced.  Contract: _lock held."""
     evicted = []
     pool = _pools.get(max_workers)
+    if pool is not None and pool.executor.broken:
+        evicted.append(_pools.pop(max_workers))
+        pool = None
     if pool is None:
+        pool = Pool(ProcessPool(max_workers))  # first: if it fails, none was evicted
         while len(_pools) >= KEEP:
             evicted.append(_pools.pop(next(iter(_pools))))
-        pool = _pools[max_workers] = Pool(ProcessPool(max_workers))
+        _pools[max_workers] = pool
     pool.users += 1
     return pool, [old for old in evicted if old.users == 0]
 
@@ -393,6 +450,7 @@ def _take_pool(max_workers: int) -> tuple[Pool, list[Pool]]:
 def release(pool: Pool, abandoned: bool = False, broken: bool = False) -> None:
     """A call is done with ``pool``.  ``abandoned``: it timed out with chunks
     still running; ``broken``: a worker died."""
+    _release_dropped()
     cached, last_user = _lateral.locked_call(_lock, _let_go, pool, abandoned, broken)
     if last_user and (pool.doomed or broken):
         pool.executor.terminate_workers()
@@ -418,14 +476,20 @@ def _uncache(pool: Pool) -> None:
 
 
 def shutdown() -> None:
-    """Shut down every cached pool, waiting for their processes."""
-    pools: list[Pool] = _lateral.locked_call(_lock, _take_all)
-    for pool in pools:
+    """Shut down every cached pool that no call uses, waiting for its
+    processes.  A pool still in use (by a call in another thread, or an
+    async call not read yet) leaves the table and shuts down when its last
+    call releases it: shutting it down now would fail that call's next
+    submission."""
+    _release_dropped()
+    idle: list[Pool] = _lateral.locked_call(_lock, _take_all)
+    for pool in idle:
         pool.executor.shutdown(wait=True)
 
 
 def _take_all() -> list[Pool]:
-    """Empty the table; the pools it had.  Contract: _lock held."""
-    pools = list(_pools.values())
+    """Empty the table; the pools it had that no call uses.  Contract:
+    _lock held."""
+    idle = [pool for pool in _pools.values() if pool.users == 0]
     _pools.clear()
-    return pools
+    return idle

@@ -59,14 +59,15 @@ class AsyncExecution(Generic[_R]):
         self._cancelled = False
         self._result: _R | None = None
         self._error: BaseException | None = None
-        # Dropped unread, a process run gives its pool back in a finalizer.
+        # Dropped unread, a process run gives its pool back: its finalizer
+        # leaves run.release to the next call (see _processes.release_later).
         # A thread run needs none (its pool comes back once the batch ends,
         # see _threads): a finalizer runs wherever the garbage collector
         # does, even in code holding the lock release() takes, and a Ctrl-C
         # landing in it would be lost.
-        self._finalizer: weakref.finalize[[], AsyncExecution[_R]] | None = None
+        self._finalizer: weakref.finalize[[Callable[[], None]], AsyncExecution[_R]] | None = None
         if run.release_when_dropped:
-            self._finalizer = weakref.finalize(self, run.release)
+            self._finalizer = weakref.finalize(self, _processes.release_later, run.release)
             self._finalizer.atexit = False
         _unfinished.add(run.pending_work)
 
@@ -616,7 +617,9 @@ def shutdown() -> None:
     """Close parallel's cached thread pools and process pools (waiting for
     their work).  The next call opens new ones; calling this is never
     required (they are closed at exit) but frees their threads and
-    processes."""
+    processes.  A process pool that a call still uses (one running in
+    another thread, or an async call not read yet) closes when that call
+    is done."""
     _threads.shutdown()
     _processes.shutdown()
 
