@@ -133,23 +133,32 @@ class ProcessPool(concurrent.futures.Executor):
                **kwargs: _P.kwargs) -> _Future[_T]:
         blob = _worker.dump_message((fn, args, kwargs))
         future: _Future[_T] = _Future()
-        with self._lock:
-            if self._broken is not None:
-                raise BrokenProcessPool(self._broken)
-            if self._closed:
-                raise RuntimeError("cannot schedule new calls after shutdown")
-            if not self._idle:
-                self._queue.append((future, blob))
-                return future
-            worker = self._idle.pop()
-            self._running[worker] = future
         try:
-            if _claim(future):
+            # The lock is taken in C, as in _Worker.send: the results thread
+            # needs it for every result.
+            worker = _lateral.locked_call(self._lock, self._assign, future, blob)
+            if worker is not None:
                 worker.send(blob)
         except BaseException:
-            self._lose_worker_midway()
+            if future.running():  # a worker has it, maybe not all of it
+                self._lose_worker_midway()
             raise
         return future
+
+    def _assign(self, future: _Future[Any], blob: bytes) -> _Worker | None:
+        """An idle worker, now running ``future``, or None with the call
+        queued.  Contract: _lock held."""
+        if self._broken is not None:
+            raise BrokenProcessPool(self._broken)
+        if self._closed:
+            raise RuntimeError("cannot schedule new calls after shutdown")
+        if not self._idle:
+            self._queue.append((future, blob))
+            return None
+        worker = self._idle.pop()
+        future.set_running_or_notify_cancel()  # new: nobody could cancel it
+        self._running[worker] = future
+        return worker
 
     def _lose_worker_midway(self) -> None:
         """An exception (a signal's, in this thread) came between giving a
@@ -168,12 +177,13 @@ class ProcessPool(concurrent.futures.Executor):
                     self._idle.append(worker)
                     return
                 future, blob = self._queue.popleft()
+                # Claimed under the lock: _fail_pending, which fails the
+                # futures of _running, then never finds one not yet claimed.
+                if not _claim(future):
+                    continue
                 self._running[worker] = future
-            if _claim(future):
-                worker.send(blob)
-                return
-            with self._lock:
-                self._running.pop(worker, None)
+            worker.send(blob)
+            return
 
     # -- the results thread -------------------------------------------------
 
@@ -350,12 +360,10 @@ class ProcessPool(concurrent.futures.Executor):
 
 
 def _claim(future: _Future[Any]) -> bool:
-    """Mark a queued call running; False if it was cancelled or failed by a
-    break meanwhile."""
-    try:
-        return future.set_running_or_notify_cancel()
-    except RuntimeError:  # finished: failed with BrokenProcessPool
-        return False
+    """Mark a queued call running; False if it was cancelled meanwhile.
+    Contract: _lock held (so no break has failed it: _fail_pending takes
+    the queue under it)."""
+    return future.set_running_or_notify_cancel()
 
 
 class Pool:
