@@ -323,7 +323,7 @@ def test_a_pool_whose_idle_worker_died_is_replaced_by_the_next_call():
     from parallel import _processes
     executor = _processes._pools[2].executor
     os.kill(executor._workers[0].process.pid, signal.SIGKILL)
-    wait_until(lambda: executor.broken)
+    assert wait_until(lambda: executor.broken)
     # That death broke no call: the next one runs on a new pool.
     assert parallel.process.map(square, range(4), max_workers=2) == [0, 1, 4, 9]
     assert _processes._pools[2].executor is not executor
@@ -339,7 +339,7 @@ def test_collecting_a_dropped_call_in_a_forked_child_leaves_the_parents_pool_alo
     gc.disable()
     try:
         execution = parallel.process.async_map(square, range(4), max_workers=2)
-        wait_until(execution.done)
+        assert wait_until(execution.done)
         box = [execution]
         box.append(box)
         del execution, box
@@ -450,6 +450,23 @@ def test_an_interrupt_while_a_chunk_is_sent_leaves_no_worker_waiting_for_ever():
     closing.start()
     closing.join(PATIENCE)
     assert not closing.is_alive()
+
+
+def test_an_interrupted_parallel_shutdown_leaves_no_pool_running(monkeypatch):
+    from parallel import _processes
+    parallel.process.map(square, range(2), max_workers=1)
+    parallel.process.map(square, range(2), max_workers=2)
+    executors = [pool.executor for pool in _processes._pools.values()]
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(executors[0], "_join_results_thread", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        parallel.shutdown()  # interrupted while it waits for the first pool
+    monkeypatch.undo()
+    processes = [worker.process for executor in executors for worker in executor._workers]
+    assert wait_until(lambda: not any(process.is_alive() for process in processes))
 
 
 def test_chunks_get_larger_for_cheap_calls():

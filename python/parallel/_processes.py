@@ -301,7 +301,9 @@ class ProcessPool(concurrent.futures.Executor):
             future.cancel()  # _dispatch skips them
         if first:
             log.debug("process pool closed")
-            self._stop_if_drained()
+        # Each time, not only the first: a first shutdown() interrupted
+        # before this line would leave idle workers never told to stop.
+        self._stop_if_drained()
         if wait:
             self._join_results_thread()
 
@@ -491,6 +493,10 @@ def shutdown() -> None:
     submission."""
     _release_dropped()
     idle: list[Pool] = _lateral.locked_call(_lock, _take_all)
+    # Every pool is told to stop before the first wait: an interrupted wait
+    # then leaves none open outside the table.
+    for pool in idle:
+        pool.executor.shutdown(wait=False)
     for pool in idle:
         pool.executor.shutdown(wait=True)
 
