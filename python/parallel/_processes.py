@@ -134,9 +134,7 @@ class ProcessPool(concurrent.futures.Executor):
         blob = _worker.dump_message((fn, args, kwargs))
         future: _Future[_T] = _Future()
         try:
-            # The lock is taken in C, as in _Worker.send: the results thread
-            # needs it for every result.
-            worker = _lateral.locked_call(self._lock, self._assign, future, blob)
+            worker = self._locked(self._assign, future, blob)
             if worker is not None:
                 worker.send(blob)
         except BaseException:
@@ -144,6 +142,14 @@ class ProcessPool(concurrent.futures.Executor):
                 self._lose_worker_midway()
             raise
         return future
+
+    def _locked(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` with the pool's lock held, taken in C, in code a
+        user's thread runs: the results thread needs the lock for every
+        result, and a signal raising where a ``with`` block has acquired
+        the lock but not yet covered it would leave it held (see
+        parallel._threads._locked)."""
+        return _lateral.locked_call(self._lock, fn, *args)
 
     def _assign(self, future: _Future[Any], blob: bytes) -> _Worker | None:
         """An idle worker, now running ``future``, or None with the call
@@ -254,24 +260,34 @@ class ProcessPool(concurrent.futures.Executor):
         return all(w.process.exitcode is not None for w in self._workers)
 
     def _break(self, reason: str) -> None:
-        with self._lock:
-            if self._broken is not None:
-                return
-            self._broken = reason
+        if not self._locked(self._note_broken, reason):
+            return
         log.warning("process pool broken: %s; its pending calls fail with "
                     "BrokenProcessPool", reason)
         self._fail_pending(BrokenProcessPool(reason))
 
+    def _note_broken(self, reason: str) -> bool:
+        """Record why the pool broke; False if it already had.  Contract:
+        _lock held."""
+        if self._broken is not None:
+            return False
+        self._broken = reason
+        return True
+
     def _fail_pending(self, error: BrokenProcessPool) -> None:
-        with self._lock:
-            futures = list(self._running.values()) + [f for f, _ in self._queue]
-            self._running.clear()
-            self._queue.clear()
-        for future in futures:
+        for future in self._locked(self._take_pending):
             try:
                 future.set_exception(error)
             except concurrent.futures.InvalidStateError:
                 pass  # cancelled meanwhile
+
+    def _take_pending(self) -> list[_Future[Any]]:
+        """Empty the running table and the queue; their futures.  Contract:
+        _lock held."""
+        futures = list(self._running.values()) + [f for f, _ in self._queue]
+        self._running.clear()
+        self._queue.clear()
+        return futures
 
     # -- closing ------------------------------------------------------------
 
@@ -279,12 +295,16 @@ class ProcessPool(concurrent.futures.Executor):
         """Once closed and with no call left, tell the workers to exit.  (An
         empty message: the end of a task pipe is not seen while workers
         forked later hold copies of its writing end.)"""
-        with self._lock:
-            if not self._drained():
-                return
-            workers, self._idle = self._idle, []
-        for worker in workers:
+        for worker in self._locked(self._take_idle_if_drained):
             worker.send(b"")
+
+    def _take_idle_if_drained(self) -> list[_Worker]:
+        """The idle workers, taken, once the pool is drained; else none.
+        Contract: _lock held."""
+        if not self._drained():
+            return []
+        workers, self._idle = self._idle, []
+        return workers
 
     def _drained(self) -> bool:
         """Closed, with no call running or queued.  Contract: _lock held."""
@@ -293,10 +313,7 @@ class ProcessPool(concurrent.futures.Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if self._in_child():
             return
-        with self._lock:
-            first = not self._closed
-            self._closed = True
-            cancelled = [future for future, _ in self._queue] if cancel_futures else []
+        first, cancelled = self._locked(self._close, cancel_futures)
         for future in cancelled:
             future.cancel()  # _dispatch skips them
         if first:
@@ -313,13 +330,20 @@ class ProcessPool(concurrent.futures.Executor):
         if self._in_child():
             return
         reason = "the process pool was terminated"
-        with self._lock:
-            self._closed = True
-            self._broken = self._broken or reason
+        self._locked(self._close, False, reason)
         log.debug("process pool terminated")
         self._fail_pending(BrokenProcessPool(reason))
         self._end_workers()  # their sentinels wake the results thread
         self._join_results_thread()
+
+    def _close(self, cancel_futures: bool, broken: str | None = None,
+               ) -> tuple[bool, list[_Future[Any]]]:
+        """Mark the pool closed (and broken, with a reason given): (whether
+        it was open, the queued futures to cancel).  Contract: _lock held."""
+        first = not self._closed
+        self._closed = True
+        self._broken = self._broken or broken
+        return first, [future for future, _ in self._queue] if cancel_futures else []
 
     def _in_child(self) -> bool:
         """True in a process forked from the pool's: the garbage collector
