@@ -183,9 +183,10 @@ class ProcessPool(concurrent.futures.Executor):
                     self._idle.append(worker)
                     return
                 future, blob = self._queue.popleft()
-                # Claimed under the lock: _fail_pending, which fails the
-                # futures of _running, then never finds one not yet claimed.
-                if not _claim(future):
+                # Marked running under the lock: _fail_pending, which takes
+                # the queue and _running under it, never fails a future
+                # between the two.  False: it was cancelled meanwhile.
+                if not future.set_running_or_notify_cancel():
                     continue
                 self._running[worker] = future
             worker.send(blob)
@@ -383,13 +384,6 @@ class ProcessPool(concurrent.futures.Executor):
         for worker in self._workers:
             worker.process.join()
             worker.close_pipes()
-
-
-def _claim(future: _Future[Any]) -> bool:
-    """Mark a queued call running; False if it was cancelled meanwhile.
-    Contract: _lock held (so no break has failed it: _fail_pending takes
-    the queue under it)."""
-    return future.set_running_or_notify_cancel()
 
 
 class Pool:
