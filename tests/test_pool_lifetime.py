@@ -72,3 +72,41 @@ def test_a_pool_freed_by_the_end_of_its_own_batch_ends_cleanly():
         threads_named("batchdrop")
     with _lateral.Pool(2, "after") as pool:
         assert pool.map(lambda x: x * 2, range(10)).result(PATIENCE) == list(range(0, 20, 2))
+
+
+def test_finish_runs_tasks_queued_during_the_drain_then_leaves_no_thread():
+    # A pool's exit calls finish(): the task that leaves the pool idle closes
+    # it, so its thread exits at once.  Tasks queued by running tasks still
+    # run, and finish() returns only once every thread has gone.
+    pool = _lateral.Pool(3, "drain")
+    ran = Counter()
+
+    def link(left):
+        ran.add()
+        if left:
+            pool.submit(link, (left - 1,))
+
+    for _ in range(3):
+        pool.submit(link, (40,))
+    pool.finish(PATIENCE)
+    assert ran.value == 3 * 41
+    assert pool.closed and pool.threads == 0
+    assert threads_named("drain") == []
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.submit(ran.add)
+    pool.close()
+
+
+def test_finish_that_times_out_leaves_the_pool_to_close():
+    gate = threading.Event()
+    ran = Counter()
+    pool = _lateral.Pool(2, "slowdrain")
+    pool.submit(lambda: gate.wait(PATIENCE))
+    with pytest.raises(_lateral.PoolTimeoutError, match="1 left"):
+        pool.finish(0.05)
+    # Still open for the running task's sake: the user may queue more.
+    pool.submit(ran.add, has_return_value=True)
+    gate.set()
+    pool.close()
+    assert ran.value == 1 and pool.threads == 0
+    assert threads_named("slowdrain") == []

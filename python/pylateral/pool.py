@@ -81,7 +81,7 @@ class TaskPool:
         try:
             core = self._require_core()
             if exc_type is None and not core.forked:
-                core.join(self._timeout)
+                core.finish(self._timeout)
             self._close(cancel=exc_type is not None, leaving=exc)
         except BaseException as error:
             # join() raised (a task's error, a timeout, Ctrl-C), or a signal

@@ -125,6 +125,7 @@ typedef struct lat_pool {
     uint64_t generation;      /* bumped whenever the queue is dropped */
     int closing, cancelling, inline_mode, forked, block_when_saturated;
     int halt_on_error;        /* 0: an Exception of a task is only recorded */
+    int close_when_idle;      /* finish(): the last task to end closes the pool */
     int work_ref;             /* holds a reference to itself while tasks are pending */
     unsigned long owner_ident;
     long owner_pid;

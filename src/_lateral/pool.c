@@ -46,6 +46,15 @@ static LAT_HOT void lat_item_clear(lat_item *it)
     Py_CLEAR(it->site_code);
 }
 
+/* Refuses new work and wakes every idle worker to exit once the queue is
+ * empty.  Contract: mu held. */
+static void close_locked(lat_pool *pool)
+{
+    pool->closing = 1;
+    lat_cond_broadcast(&pool->work_cv);
+    lat_wake(pool, NULL);
+}
+
 /* Bookkeeping for an item that ran or was dropped.  Contract: mu held. */
 static LAT_HOT void lat_account_done(lat_pool *pool, const lat_item *it)
 {
@@ -54,8 +63,11 @@ static LAT_HOT void lat_account_done(lat_pool *pool, const lat_item *it)
         return;
     }
     pool->finished++;
-    if (--pool->pending == 0)
+    if (--pool->pending == 0) {
         lat_wake(pool, LAT_WAIT_IDLE);
+        if (pool->close_when_idle)
+            close_locked(pool);
+    }
     note_pop(pool);
     if (it->owner) {
         lat_group *g = (lat_group *)it->owner;
@@ -928,18 +940,27 @@ static int refuse_own_worker(lat_pool *pool, const char *what)
     return 0;
 }
 
-static PyObject *pool_join(lat_pool *pool, PyObject *args, PyObject *kw)
+/* Done when the pool has closed itself (close_when_idle) and its threads
+ * have exited, or a task's error halted it. */
+static int pred_finished(lat_pool *pool, void *arg)
 {
-    double timeout;
-    if (lat_parse_timeout(args, kw, "|O:join", &timeout) < 0)
-        return NULL;
+    (void)arg;
+    return (pool->closing && pool->alive == 0) || pool->first_error != NULL;
+}
+
+/* join() and finish(): waits on `target` until `done`; then raises the first
+ * task error, or PoolTimeoutError.  Contract: GIL held (released while
+ * waiting). */
+static PyObject *wait_for_tasks(lat_pool *pool, const char *what, const void *target,
+                                lat_pred done, double timeout)
+{
     if (pool->forked) {
         lat_pool_check_usable(pool);
         return NULL;
     }
-    if (refuse_own_worker(pool, "join()") < 0)
+    if (refuse_own_worker(pool, what) < 0)
         return NULL;
-    int r = lat_wait(pool, LAT_WAIT_IDLE, pred_idle, NULL, timeout);
+    int r = lat_wait(pool, target, done, NULL, timeout);
     if (r < 0)
         return NULL;
     if (pool->first_error != NULL) {
@@ -951,6 +972,34 @@ static PyObject *pool_join(lat_pool *pool, PyObject *args, PyObject *kw)
         return NULL;
     }
     Py_RETURN_NONE;
+}
+
+static PyObject *pool_join(lat_pool *pool, PyObject *args, PyObject *kw)
+{
+    double timeout;
+    if (lat_parse_timeout(args, kw, "|O:join", &timeout) < 0)
+        return NULL;
+    return wait_for_tasks(pool, "join()", LAT_WAIT_IDLE, pred_idle, timeout);
+}
+
+/* join() for a pool about to close: the task that leaves the pool idle
+ * closes it, so its thread exits at once instead of parking until this one
+ * wakes and calls close().  A task still running may queue more. */
+static PyObject *pool_finish(lat_pool *pool, PyObject *args, PyObject *kw)
+{
+    double timeout;
+    if (lat_parse_timeout(args, kw, "|O:finish", &timeout) < 0)
+        return NULL;
+    if (pool->forked || pool->inline_mode)  /* no thread to close early */
+        return wait_for_tasks(pool, "finish()", LAT_WAIT_IDLE, pred_idle, timeout);
+    if (refuse_own_worker(pool, "finish()") < 0)
+        return NULL;
+    lat_lock(&pool->mu);
+    pool->close_when_idle = 1;
+    if (pool->pending == 0)
+        close_locked(pool);
+    lat_unlock(&pool->mu);
+    return wait_for_tasks(pool, "finish()", LAT_WAIT_EXIT, pred_finished, timeout);
 }
 
 /* Raises the undelivered first error, if any. */
@@ -979,11 +1028,9 @@ static int pool_close_impl(lat_pool *pool, int cancel)
     if (refuse_own_worker(pool, "close()") < 0)
         return -1;
     lat_lock(&pool->mu);
-    pool->closing = 1;
     if (cancel)
         pool->cancelling = 1;
-    lat_cond_broadcast(&pool->work_cv);
-    lat_wake(pool, NULL);
+    close_locked(pool);
     lat_unlock(&pool->mu);
     if (cancel)
         halt_work(pool);
@@ -1058,7 +1105,7 @@ static PyObject *pool_exit(lat_pool *pool, PyObject *args)
     if (!failed) {
         /* PyArg_ParseTupleAndKeywords needs a tuple, never NULL. */
         PyObject *noargs = PyTuple_New(0);
-        r = noargs ? pool_join(pool, noargs, NULL) : NULL;
+        r = noargs ? pool_finish(pool, noargs, NULL) : NULL;
         Py_XDECREF(noargs);
     }
     /* Keep join's error aside while close() waits and may run Python code. */
@@ -1180,6 +1227,10 @@ static PyMethodDef pool_methods[] = {
     {"join", (PyCFunction)(void (*)(void))pool_join, METH_VARARGS | METH_KEYWORDS,
      "join(timeout=None)\n--\n\nWait until no task is queued or running; "
      "raise the first task error, or PoolTimeoutError."},
+    {"finish", (PyCFunction)(void (*)(void))pool_finish, METH_VARARGS | METH_KEYWORDS,
+     "finish(timeout=None)\n--\n\njoin(), closing the pool as its last task ends "
+     "(tasks may still queue tasks); then wait for its threads to exit. close() "
+     "afterwards only reaps them."},
     {"check", (PyCFunction)pool_check, METH_NOARGS,
      "check()\n--\n\nRaise the first task error if one is waiting."},
     {"close", (PyCFunction)(void (*)(void))pool_close, METH_VARARGS | METH_KEYWORDS,
