@@ -21,8 +21,12 @@ import sys
 import textwrap
 import threading
 import time
+import types
+from concurrent.futures import ThreadPoolExecutor
 
 import _lateral
+import parallel
+import parallel._futures
 import pytest
 
 from common_support import PATIENCE
@@ -618,3 +622,45 @@ def test_locked_call_holds_the_lock_for_the_call_and_releases_it_whatever_it_rai
     assert not lock.locked()
     with pytest.raises(TypeError, match="needs a lock and a function"):
         _lateral.locked_call(lock)
+
+
+class _RaisesAsWithBegins:
+    """A lock on which a signal handler raises as a with block has just
+    taken it: CPython 3.14 runs pending handlers right after __enter__."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+
+    def acquire(self, *args, **kwargs):
+        return self._lock.acquire(*args, **kwargs)
+
+    def release(self):
+        self._lock.release()
+
+    def __enter__(self):
+        self._lock.acquire()
+        raise KeyboardInterrupt("a signal handler raised as the with block began")
+
+    def __exit__(self, *exc_info):
+        self._lock.release()
+
+
+def _square(x):
+    return x * x
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("where", ["thread executor", "parallel's processes"])
+def test_a_run_on_futures_never_takes_its_lock_where_a_signal_could_leave_it_held(
+        monkeypatch, where):
+    # The executor's threads need the run's lock for every result: left held
+    # by an interrupted waiter, they would hang the program's exit.
+    monkeypatch.setattr(parallel._futures, "threading",
+                        types.SimpleNamespace(Lock=_RaisesAsWithBegins))
+    items = list(range(200))
+    if where == "thread executor":
+        with ThreadPoolExecutor(2) as executor:
+            results = parallel.map(_square, items, executor=executor, max_workers=3)
+    else:
+        results = parallel.process.map(_square, items, max_workers=2)
+    assert list(results) == [x * x for x in items]

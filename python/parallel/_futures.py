@@ -7,6 +7,7 @@ record each unit's results, submit the next units when ``max_workers``
 limits the calls in flight, and, on the first error when errors are not
 silenced, cancel the units after it.
 """
+import _thread
 import concurrent.futures
 import functools
 import itertools
@@ -14,7 +15,9 @@ import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+import _lateral
 
 from . import _processes, _worker
 from ._params import Work
@@ -23,6 +26,7 @@ from .models import ListResult
 
 _PENDING, _SUBMITTED, _FINISHED = 0, 1, 2
 _tokens = itertools.count()
+_R = TypeVar("_R")
 
 
 class Unit:
@@ -68,8 +72,10 @@ class FutureRun:
         self._window = window or len(units)
         self._stop_on_error = stop_on_error
         self._owned = owned      # parallel's own _processes.Pool, or None
+        # Taken in C (_locked): a signal raising inside a with block can
+        # leave a lock held, and the executor's threads need this one.
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
+        self._waiters: list[Any] = []  # a held lock per sleeping waiter
         self._done = not units
         self._ready: list[Unit] = []  # finished units whose value is not decoded yet
         self._results: ListResult[Any] = ListResult([None])
@@ -92,6 +98,34 @@ class FutureRun:
                        concurrent.futures.ThreadPoolExecutor, _processes.ProcessPool))
         self._deferred_cancel: list[concurrent.futures.Future[Any]] = []
         self._callbacks: list[Callable[[], object]] = []  # done callbacks not called yet
+
+    def _locked(self, fn: Callable[..., _R], *args: Any) -> _R:
+        return _lateral.locked_call(self._lock, fn, *args)
+
+    def _notify(self) -> None:
+        """Wake every sleeping waiter.  Contract: _lock held."""
+        for waiter in self._waiters:
+            waiter.release()
+        self._waiters.clear()
+
+    def _sleep(self, done: Callable[[], bool], timeout: float | None) -> bool:
+        """Return done(), or sleep until the next _notify() or the timeout,
+        then return False.  The lock slept on is this waiter's own, so an
+        interrupt leaves no lock that others need held."""
+        waiter = self._locked(self._arm_unless, done)
+        if waiter is not None:
+            waiter.acquire(timeout=-1 if timeout is None else max(timeout, 0))
+        return waiter is None
+
+    def _arm_unless(self, done: Callable[[], bool]) -> Any:
+        """None if done(), else a held lock that _notify() releases.
+        Contract: _lock held."""
+        if done():
+            return None
+        waiter = _thread.allocate_lock()
+        waiter.acquire()
+        self._waiters.append(waiter)
+        return waiter
 
     # -- submitting ---------------------------------------------------------
 
@@ -120,21 +154,26 @@ class FutureRun:
         # One thread submits at a time; a callback that finds it busy asks it
         # to look again instead of recursing (an executor may run callbacks
         # inside submit()).
-        with self._lock:
-            if self._pumping:
-                self._repump = True
-                return
-            self._pumping = True
-        while True:
-            with self._lock:
-                unit = self._take_unit()
-                if unit is None:
-                    if self._repump:
-                        self._repump = False
-                        continue
-                    self._pumping = False
-                    return
+        if not self._locked(self._begin_pump):
+            return
+        while (unit := self._locked(self._next_pumped)) is not None:
             self._submit(unit)
+
+    def _begin_pump(self) -> bool:
+        """True if this thread is now the one pumping.  Contract: _lock held."""
+        if self._pumping:
+            self._repump = True
+            return False
+        self._pumping = True
+        return True
+
+    def _next_pumped(self) -> Unit | None:
+        """The next unit to submit; None ends the pumping.  Contract: _lock held."""
+        while (unit := self._take_unit()) is None and self._repump:
+            self._repump = False
+        if unit is None:
+            self._pumping = False
+        return unit
 
     def _submit(self, unit: Unit) -> None:
         # The payload is made here, unit by unit, so that the first chunks
@@ -181,42 +220,48 @@ class FutureRun:
 
     def _finish(self, unit: Unit, errors: dict[int, BaseException | None],
                 fatal: BaseException | None = None, value: Any = None) -> None:
-        to_cancel: list[concurrent.futures.Future[Any]] = []
-        with self._lock:
-            self._in_flight -= 1
-            unit.state = _FINISHED
-            self.finished += unit.end - unit.start
-            # The future keeps its done-callback, which refers to this run:
-            # dropping it lets the run (and its items) go without waiting
-            # for the cycle collector.
-            unit.future = None
-            if value is not None:
-                unit.value = value
-                self._ready.append(unit)
-            if errors:
-                self._errors.update(errors)
-                if self._stop_on_error and min(errors) < self._limit:
-                    self._limit = min(errors)
-                    to_cancel = self._units_after_limit()
-            if fatal is not None and self._fatal is None:
-                self._fatal = fatal
-                # A broken pool fails every pending future itself; cancelling
-                # them first makes CPython 3.11's terminate_broken() raise
-                # InvalidStateError and leave the workers running.
-                if not isinstance(fatal, WorkerProcessError):
-                    to_cancel = self._units_after_limit(0)
-            self._done = self._check_done()
-            finished = self._done
-            if not self._cancel_in_callback:
-                self._deferred_cancel.extend(to_cancel)
-                to_cancel = []
-            self._changed.notify_all()
+        to_cancel, finished = self._locked(self._record, unit, errors, fatal, value)
         for fut in to_cancel:
             fut.cancel()
         if finished:
             self._call_callbacks()
         else:
             self._pump()
+
+    def _record(self, unit: Unit, errors: dict[int, BaseException | None],
+                fatal: BaseException | None, value: Any,
+                ) -> tuple[list[concurrent.futures.Future[Any]], bool]:
+        """Note a finished unit; return (futures to cancel, whether the run
+        is done).  Contract: _lock held."""
+        to_cancel: list[concurrent.futures.Future[Any]] = []
+        self._in_flight -= 1
+        unit.state = _FINISHED
+        self.finished += unit.end - unit.start
+        # The future keeps its done-callback, which refers to this run:
+        # dropping it lets the run (and its items) go without waiting
+        # for the cycle collector.
+        unit.future = None
+        if value is not None:
+            unit.value = value
+            self._ready.append(unit)
+        if errors:
+            self._errors.update(errors)
+            if self._stop_on_error and min(errors) < self._limit:
+                self._limit = min(errors)
+                to_cancel = self._units_after_limit()
+        if fatal is not None and self._fatal is None:
+            self._fatal = fatal
+            # A broken pool fails every pending future itself; cancelling
+            # them first makes CPython 3.11's terminate_broken() raise
+            # InvalidStateError and leave the workers running.
+            if not isinstance(fatal, WorkerProcessError):
+                to_cancel = self._units_after_limit(0)
+        self._done = self._check_done()
+        if not self._cancel_in_callback:
+            self._deferred_cancel.extend(to_cancel)
+            to_cancel = []
+        self._notify()
+        return to_cancel, self._done
 
     def _units_after_limit(self, limit: int | None = None,
                            ) -> list[concurrent.futures.Future[Any]]:
@@ -244,21 +289,28 @@ class FutureRun:
         """True once done; decodes finished units meanwhile."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            with self._lock:
-                ready, self._ready = self._ready, []
-                deferred, self._deferred_cancel = self._deferred_cancel, []
-                done = self._done
-                if not (ready or deferred or done):
-                    left = None if deadline is None else deadline - time.monotonic()
-                    if left is not None and left <= 0:
-                        return False
-                    self._changed.wait(left)
-                    continue
+            ready, deferred, done = self._locked(self._take_news)
+            if not (ready or deferred or done):
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._sleep(self._has_news, left)
+                continue
             for fut in deferred:
                 fut.cancel()
             self._decode(ready)
             if done and not ready:
                 return True
+
+    def _take_news(self) -> tuple[list[Unit], list[concurrent.futures.Future[Any]], bool]:
+        """(units to decode, futures to cancel, done).  Contract: _lock held."""
+        ready, self._ready = self._ready, []
+        deferred, self._deferred_cancel = self._deferred_cancel, []
+        return ready, deferred, self._done
+
+    def _has_news(self) -> bool:
+        """Contract: _lock held."""
+        return bool(self._ready or self._deferred_cancel or self._done)
 
     def _decode(self, units: list[Unit]) -> None:
         results = self._results
@@ -267,42 +319,46 @@ class FutureRun:
             unit.value = None
             results[unit.start:unit.start + len(values)] = values
             if errors:
-                with self._lock:
-                    self._errors.update(errors)
+                self._locked(self._errors.update, errors)
 
     def cancel(self) -> None:
         """Cancel the units not started; running ones finish unobserved."""
-        with self._lock:
-            self._cancelled = True
-            futures = [u.future for u in self._units[:self._next]
-                       if u.state == _SUBMITTED and u.future is not None]
-            if self._in_flight == 0:
-                self._done = True
-                self._changed.notify_all()
-        for fut in futures:
+        for fut in self._locked(self._mark_cancelled):
             fut.cancel()
         self._call_callbacks()
+
+    def _mark_cancelled(self) -> list[concurrent.futures.Future[Any]]:
+        """The futures to cancel.  Contract: _lock held."""
+        self._cancelled = True
+        if self._in_flight == 0:
+            self._done = True
+            self._notify()
+        return [u.future for u in self._units[:self._next]
+                if u.state == _SUBMITTED and u.future is not None]
 
     def add_done_callback(self, fn: Callable[[], object]) -> None:
         """Call ``fn()`` once the run is done (at once if it is), in the
         thread that finishes it."""
-        with self._lock:
-            self._callbacks.append(fn)
+        self._locked(self._callbacks.append, fn)
         self._call_callbacks()
 
     def _call_callbacks(self) -> None:
-        with self._lock:
-            if not self._done:
-                return
-            callbacks, self._callbacks = self._callbacks, []
-        for fn in callbacks:
+        for fn in self._locked(self._take_callbacks):
             fn()
+
+    def _take_callbacks(self) -> list[Callable[[], object]]:
+        """The callbacks to call now: all once done, else none.
+        Contract: _lock held."""
+        if not self._done:
+            return []
+        callbacks, self._callbacks = self._callbacks, []
+        return callbacks
 
     def wait_done(self) -> None:
         """Wait until the run is done, decoding nothing (what the
         interpreter's exit does for a run nobody reads)."""
-        with self._lock:
-            self._changed.wait_for(lambda: self._done)
+        while not self._sleep(lambda: self._done, None):
+            pass
 
     @property
     def pending_work(self) -> "FutureRun":
@@ -315,8 +371,11 @@ class FutureRun:
         if self._fatal is not None:
             raise self._fatal
         self.wait(0)  # decode what is left
-        with self._lock:
-            return self._results, {i: e for i, e in self._errors.items() if e is not None}
+        return self._results, self._locked(self._raised)
+
+    def _raised(self) -> dict[int, BaseException]:
+        """{index: exception} of the items that raised.  Contract: _lock held."""
+        return {i: e for i, e in self._errors.items() if e is not None}
 
     def timed_out_outcome(self) -> tuple[list[Any], dict[int, BaseException], list[int]]:
         """(results, {index: exception}, indexes of the calls not finished)
@@ -324,12 +383,15 @@ class FutureRun:
         last decoding has no values in the results yet: its calls count as
         late."""
         results, errors = self.outcome()
-        with self._lock:
-            undecoded = set(self._ready)
-            late = [i for unit in self._units
-                    if unit.state != _FINISHED or unit in undecoded
-                    for i in range(unit.start, unit.end) if i not in errors]
-        return list(results), errors, late
+        return list(results), errors, self._locked(self._late, errors)
+
+    def _late(self, errors: dict[int, BaseException]) -> list[int]:
+        """Indexes of the calls not finished, or whose values are not
+        decoded yet.  Contract: _lock held."""
+        undecoded = set(self._ready)
+        return [i for unit in self._units
+                if unit.state != _FINISHED or unit in undecoded
+                for i in range(unit.start, unit.end) if i not in errors]
 
     def release(self, abandoned: bool = False) -> None:
         """Done with the run.  ``abandoned``: its deadline passed; parallel's
@@ -340,8 +402,7 @@ class FutureRun:
         self._released = True
         if not self._owned:
             return
-        with self._lock:
-            busy = self._in_flight > 0
+        busy = self._in_flight > 0  # one read: the GIL is enough
         _processes.release(self._owned, abandoned=abandoned and busy,
                            broken=isinstance(self._fatal, WorkerProcessError))
 
