@@ -47,12 +47,11 @@ static LAT_HOT void lat_item_clear(lat_item *it)
 }
 
 /* Refuses new work and wakes every idle worker to exit once the queue is
- * empty.  Contract: mu held. */
+ * empty.  Waiters are close()'s to wake.  Contract: mu held. */
 static void close_locked(lat_pool *pool)
 {
     pool->closing = 1;
     lat_cond_broadcast(&pool->work_cv);
-    lat_wake(pool, NULL);
 }
 
 /* Bookkeeping for an item that ran or was dropped.  Contract: mu held. */
@@ -541,8 +540,8 @@ static void *worker_main(void *arg)
     lat_tls_group = NULL;
     if (!freed) {
         lat_lock(&pool->mu);
-        pool->alive--;
-        lat_wake(pool, LAT_WAIT_EXIT);
+        if (--pool->alive == 0)  /* what close() and finish() wait for */
+            lat_wake(pool, LAT_WAIT_EXIT);
         lat_unlock(&pool->mu);
     }
     PyGILState_Release(gs);
@@ -625,7 +624,8 @@ static int spawn_failed(lat_pool *pool)
     int orphan = 0;
     lat_lock(&pool->mu);
     pool->nthreads--;
-    pool->alive--;
+    if (--pool->alive == 0)
+        lat_wake(pool, LAT_WAIT_EXIT);
     if (pool->nthreads == 0 && lat_queue_pop_tail(&pool->q, &it)) {
         lat_account_done(pool, &it);
         orphan = 1;
@@ -1031,6 +1031,7 @@ static int pool_close_impl(lat_pool *pool, int cancel)
     if (cancel)
         pool->cancelling = 1;
     close_locked(pool);
+    lat_wake(pool, NULL);  /* a block_when_saturated wait ends on closing */
     lat_unlock(&pool->mu);
     if (cancel)
         halt_work(pool);
