@@ -291,6 +291,22 @@ def test_pool_that_finishes_in_time_does_not_time_out():
     assert sorted(pool.return_values()) == list(range(10))
 
 
+def test_a_zero_timeout_does_not_fail_a_pool_whose_tasks_are_done():
+    # The timeout is for the tasks: the exit's wait for the threads to end
+    # is not counted against it.
+    @pylateral.task(has_return_value=True)
+    def quick(x):
+        return x
+
+    for _ in range(20):
+        with pylateral.task_pool(max_workers=4, timeout=0) as pool:
+            for x in range(4):
+                quick(x)
+            pylateral.join(timeout=PATIENCE)
+        assert sorted(pool.return_values()) == list(range(4))
+    assert pylateral_threads() == []
+
+
 def test_join_with_a_timeout_raises_pool_timeout():
     gate = threading.Event()
 

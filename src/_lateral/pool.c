@@ -948,6 +948,17 @@ static int pred_finished(lat_pool *pool, void *arg)
     return (pool->closing && pool->alive == 0) || pool->first_error != NULL;
 }
 
+/* finish()'s timeout is for the tasks, as join()'s: the threads' exit that
+ * it waits for too is close()'s to wait for, untimed.  Contract: GIL held,
+ * mu not held. */
+static int no_task_left(lat_pool *pool)
+{
+    lat_lock(&pool->mu);
+    int idle = pool->pending == 0;
+    lat_unlock(&pool->mu);
+    return idle;
+}
+
 /* join() and finish(): waits on `target` until `done`; then raises the first
  * task error, or PoolTimeoutError.  Contract: GIL held (released while
  * waiting). */
@@ -967,7 +978,7 @@ static PyObject *wait_for_tasks(lat_pool *pool, const char *what, const void *ta
         lat_pool_deliver_error(pool);
         return NULL;
     }
-    if (r == 0) {
+    if (r == 0 && !no_task_left(pool)) {
         lat_timeout_error(LatErr_PoolTimeout, "the task pool's tasks", timeout, pool->pending);
         return NULL;
     }
