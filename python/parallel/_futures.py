@@ -113,9 +113,11 @@ class FutureRun:
         then return False.  The lock slept on is this waiter's own, so an
         interrupt leaves no lock that others need held."""
         waiter = self._locked(self._arm_unless, done)
-        if waiter is not None:
-            waiter.acquire(timeout=-1 if timeout is None else max(timeout, 0))
-        return waiter is None
+        if waiter is None:
+            return True
+        if not waiter.acquire(timeout=-1 if timeout is None else max(timeout, 0)):
+            self._locked(self._disarm, waiter)  # a caller polling must not pile them up
+        return False
 
     def _arm_unless(self, done: Callable[[], bool]) -> Any:
         """None if done(), else a held lock that _notify() releases.
@@ -126,6 +128,11 @@ class FutureRun:
         waiter.acquire()
         self._waiters.append(waiter)
         return waiter
+
+    def _disarm(self, waiter: Any) -> None:
+        """Contract: _lock held."""
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
 
     # -- submitting ---------------------------------------------------------
 
@@ -339,8 +346,13 @@ class FutureRun:
     def add_done_callback(self, fn: Callable[[], object]) -> None:
         """Call ``fn()`` once the run is done (at once if it is), in the
         thread that finishes it."""
-        self._locked(self._callbacks.append, fn)
+        self._locked(self._add_callback, fn)
         self._call_callbacks()
+
+    def _add_callback(self, fn: Callable[[], object]) -> None:
+        """Contract: _lock held -- the list is looked up under it too, since
+        _take_callbacks replaces it."""
+        self._callbacks.append(fn)
 
     def _call_callbacks(self) -> None:
         for fn in self._locked(self._take_callbacks):
