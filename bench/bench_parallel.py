@@ -149,7 +149,7 @@ def bench_cold(items):
     times = {"parallel.process.map, cold": [], "multiprocessing.Pool.map, cold": []}
     for _ in range(COLD_ROUNDS):
         parallel.shutdown()
-        parallel._futures._COSTS.clear()
+        parallel._chunks._COSTS.clear()
         start = time.perf_counter()
         parallel.process.map(noop, items)
         times["parallel.process.map, cold"].append(time.perf_counter() - start)

@@ -470,7 +470,7 @@ def test_an_interrupted_parallel_shutdown_leaves_no_pool_running(monkeypatch):
 
 
 def test_chunks_get_larger_for_cheap_calls():
-    from parallel._futures import chunk_ranges
+    from parallel._chunks import chunk_ranges
     assert len(chunk_ranges(20000, 2)) == 8                   # cost unknown
     assert len(chunk_ranges(20000, 2, 1e-7)) == 2             # cheap: one per worker
     assert len(chunk_ranges(20000, 2, 1e-3)) == 8             # costly: balance

@@ -13,7 +13,7 @@ import _lateral_exit
 import _lateral_progress
 from _lateral_progress import ProgressOption
 
-from . import _aio, _futures, _params, _processes, _threads
+from . import _aio, _chunks, _futures, _params, _processes, _threads
 from ._params import PROCESS_EXECUTOR, THREAD_EXECUTOR, ExecutorArg, Work
 from .exceptions import TimeoutException
 from .models import DictResult, FailedTask, ListResult, ParallelJob
@@ -280,9 +280,9 @@ def start(work: Work, executor: object, max_workers: int | None, timeout: float 
     elif executor == THREAD_EXECUTOR:
         run = _threads.ThreadRun(work, max_workers, silent)
     elif executor == PROCESS_EXECUTOR:
-        run = _futures.start_process(work, None, max_workers, silent)
+        run = _chunks.start_process(work, None, max_workers, silent)
     elif isinstance(executor, concurrent.futures.ProcessPoolExecutor):
-        run = _futures.start_process(work, executor, max_workers, silent)
+        run = _chunks.start_process(work, executor, max_workers, silent)
     else:
         run = _futures.start_generic(work, executor, max_workers, silent)
     monitor = _start_progress(checked, work, run)
