@@ -89,7 +89,7 @@ def test_finish_runs_tasks_queued_during_the_drain_then_leaves_no_thread():
     for _ in range(3):
         pool.submit(link, (40,))
     pool.finish(PATIENCE)
-    assert ran.value == 3 * 41
+    assert pool.errors == [] and ran.value == 3 * 41
     assert pool.closed and pool.threads == 0
     assert threads_named("drain") == []
     with pytest.raises(RuntimeError, match="closed"):
@@ -101,12 +101,16 @@ def test_finish_that_times_out_leaves_the_pool_to_close():
     gate = threading.Event()
     ran = Counter()
     pool = _lateral.Pool(2, "slowdrain")
-    pool.submit(lambda: gate.wait(PATIENCE))
+
+    def held():
+        gate.wait(PATIENCE)
+
+    pool.submit(held)
     with pytest.raises(_lateral.PoolTimeoutError, match="1 left"):
         pool.finish(0.05)
     # Still open for the running task's sake: the user may queue more.
     pool.submit(ran.add, has_return_value=True)
     gate.set()
     pool.close()
-    assert ran.value == 1 and pool.threads == 0
+    assert pool.errors == [] and ran.value == 1 and pool.threads == 0
     assert threads_named("slowdrain") == []
