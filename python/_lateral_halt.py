@@ -117,33 +117,47 @@ def _start_watching() -> bool:
 def arm(frame: FrameType | None) -> None:
     """Watch the user code on the stack that ``frame`` tops (a halted
     worker's) for its next line, and every user function entered from now
-    on.  Python 3.12 and later."""
-    with _lock:
-        if _tool is None and not _start_watching():
-            return
-        tool = typing.cast(int, _tool)  # set by _start_watching()
-        mon = sys.monitoring  # type: ignore[attr-defined, unused-ignore]
-        while frame is not None:
-            code = frame.f_code
-            if code not in _armed_codes and not is_library_file(code.co_filename):
-                mon.set_local_events(tool, code, mon.events.LINE)
-                _armed_codes[code] = None
-            frame = frame.f_back
+    on.  Python 3.12 and later.
+
+    The main thread arms when Ctrl-C cancels a pool, and a second Ctrl-C may
+    land right there: ``_lock`` is taken in C (locked_call), for a with
+    block that a signal handler raises into as it begins (3.14) leaves its
+    lock held, and every later halt would wait for it."""
+    _lateral.locked_call(_lock, _arm, frame)
+
+
+def _arm(frame: FrameType | None) -> None:
+    """Contract: _lock held."""
+    if _tool is None and not _start_watching():
+        return
+    tool = typing.cast(int, _tool)  # set by _start_watching()
+    mon = sys.monitoring  # type: ignore[attr-defined, unused-ignore]
+    while frame is not None:
+        code = frame.f_code
+        if code not in _armed_codes and not is_library_file(code.co_filename):
+            mon.set_local_events(tool, code, mon.events.LINE)
+            _armed_codes[code] = None
+        frame = frame.f_back
 
 
 def disarm() -> None:
-    """Switch every event off and give the tool id back (the last halt ended)."""
+    """Switch every event off and give the tool id back (the last halt
+    ended).  ``_lock`` is taken in C, as in :func:`arm`."""
+    _lateral.locked_call(_lock, _disarm)
+
+
+def _disarm() -> None:
+    """Contract: _lock held."""
     global _tool
-    with _lock:
-        if _tool is None:
-            return
-        mon = sys.monitoring  # type: ignore[attr-defined, unused-ignore]
-        for code in _armed_codes:
-            mon.set_local_events(_tool, code, 0)
-        _armed_codes.clear()
-        mon.set_events(_tool, 0)
-        events = mon.events
-        for event in (events.LINE, events.PY_START, events.PY_RESUME):
-            mon.register_callback(_tool, event, None)
-        mon.free_tool_id(_tool)
-        _tool = None
+    if _tool is None:
+        return
+    mon = sys.monitoring  # type: ignore[attr-defined, unused-ignore]
+    for code in _armed_codes:
+        mon.set_local_events(_tool, code, 0)
+    _armed_codes.clear()
+    mon.set_events(_tool, 0)
+    events = mon.events
+    for event in (events.LINE, events.PY_START, events.PY_RESUME):
+        mon.register_callback(_tool, event, None)
+    mon.free_tool_id(_tool)
+    _tool = None
