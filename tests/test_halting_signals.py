@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import _lateral
 import parallel
+import pylateral
 import parallel._futures
 import pytest
 
@@ -624,12 +625,17 @@ def test_locked_call_holds_the_lock_for_the_call_and_releases_it_whatever_it_rai
         _lateral.locked_call(lock)
 
 
+class _HandlerRaised(BaseException):
+    """What a signal handler raises (as KeyboardInterrupt is, a BaseException;
+    not that one, which would end the test session if a regression let it out)."""
+
+
 class _RaisesAsWithBegins:
     """A lock on which a signal handler raises as a with block has just
     taken it: CPython 3.14 runs pending handlers right after __enter__."""
 
-    def __init__(self):
-        self._lock = threading.Lock()
+    def __init__(self, make_lock=threading.Lock):
+        self._lock = make_lock()
 
     def acquire(self, *args, **kwargs):
         return self._lock.acquire(*args, **kwargs)
@@ -639,7 +645,7 @@ class _RaisesAsWithBegins:
 
     def __enter__(self):
         self._lock.acquire()
-        raise KeyboardInterrupt("a signal handler raised as the with block began")
+        raise _HandlerRaised("a signal handler raised as the with block began")
 
     def __exit__(self, *exc_info):
         self._lock.release()
@@ -664,3 +670,48 @@ def test_a_run_on_futures_never_takes_its_lock_where_a_signal_could_leave_it_hel
     else:
         results = parallel.process.map(_square, items, max_workers=2)
     assert list(results) == [x * x for x in items]
+
+
+def test_a_process_cache_never_takes_its_lock_where_a_signal_could_leave_it_held(monkeypatch):
+    # Held for good, that lock would stop every thread calling the function.
+    monkeypatch.setattr(sys.modules["pylateral.cache"], "threading", types.SimpleNamespace(
+        RLock=lambda: _RaisesAsWithBegins(threading.RLock), local=threading.local))
+    computed = []
+
+    @pylateral.cache_result(pylateral.CacheScopes.PROCESS)
+    def square(x):
+        computed.append(x)
+        return x * x
+
+    assert [square(3), square(3), square(4)] == [9, 9, 16]
+    square.clear_cache()
+    assert square(3) == 9
+    assert computed == [3, 4, 3]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is 3.12+")
+def test_halting_never_takes_its_lock_where_a_signal_could_leave_it_held(monkeypatch):
+    # The main thread arms the line watch when a pool is cancelled, which is
+    # where a second Ctrl-C lands.  Held for good, that lock would leave the
+    # halted task running and close() waiting for it.
+    import _lateral_halt
+
+    monkeypatch.setattr(_lateral_halt, "_lock", _RaisesAsWithBegins())
+    looping = threading.Event()
+    cancelled = []
+
+    def loop_in_python():
+        looping.set()
+        try:
+            while True:
+                pass
+        except _lateral.TaskCancelled:
+            cancelled.append(True)
+            raise
+
+    pool = _lateral.Pool(1, "halt-lock")
+    pool.submit(loop_in_python)
+    assert looping.wait(PATIENCE)
+    pool.close(cancel=True)
+    assert cancelled == [True] and pool.threads == 0

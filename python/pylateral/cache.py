@@ -70,14 +70,25 @@ class _ProcessCache(Generic[_R]):
             return self._store[key]
         except KeyError:
             pass
-        with self._lock:  # one computation per key, even under contention
-            if key not in self._store:
-                self._store[key] = self._fn(*args, **kwargs)
-            return self._store[key]
+        # One computation per key, even under contention.  The lock is taken
+        # in C (locked_call): a with block that a signal handler raises into
+        # as it begins (3.14) would leave it held, and every other thread
+        # calling the function would wait for ever.
+        return _lateral.locked_call(self._lock, self._compute_once, key, args, kwargs)
+
+    def _compute_once(self, key: Hashable, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> _R:
+        """Contract: _lock held."""
+        if key not in self._store:
+            self._store[key] = self._fn(*args, **kwargs)
+        return self._store[key]
 
     def clear(self) -> None:
-        with self._lock:
-            self._store = {}
+        _lateral.locked_call(self._lock, self._forget)
+
+    def _forget(self) -> None:
+        """Contract: _lock held."""
+        self._store = {}
 
 
 def cache_result(scope: CacheScopes | int = CacheScopes.THREAD,
