@@ -129,3 +129,31 @@ class LoopbackSite:
                 pass
 
         return Handler
+
+
+class HandlerRaised(BaseException):
+    """What a signal handler raises (as KeyboardInterrupt is, a BaseException;
+    not that one, which would end the test session if a regression let it out)."""
+
+
+class RaisesAsWithBegins:
+    """A lock on which a signal handler raises as a with block in the main
+    thread has just taken it: CPython 3.14 runs pending handlers right after
+    __enter__, and handlers run in the main thread only."""
+
+    def __init__(self, make_lock=threading.Lock):
+        self._lock = make_lock()
+
+    def acquire(self, *args, **kwargs):
+        return self._lock.acquire(*args, **kwargs)
+
+    def release(self):
+        self._lock.release()
+
+    def __enter__(self):
+        self._lock.acquire()
+        if threading.current_thread() is threading.main_thread():
+            raise HandlerRaised("a signal handler raised as the with block began")
+
+    def __exit__(self, *exc_info):
+        self._lock.release()

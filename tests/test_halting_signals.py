@@ -30,7 +30,7 @@ import pylateral
 import parallel._futures
 import pytest
 
-from common_support import PATIENCE
+from common_support import PATIENCE, RaisesAsWithBegins
 from pylateral_support import child_env, run_child
 
 pytestmark = [
@@ -625,32 +625,6 @@ def test_locked_call_holds_the_lock_for_the_call_and_releases_it_whatever_it_rai
         _lateral.locked_call(lock)
 
 
-class _HandlerRaised(BaseException):
-    """What a signal handler raises (as KeyboardInterrupt is, a BaseException;
-    not that one, which would end the test session if a regression let it out)."""
-
-
-class _RaisesAsWithBegins:
-    """A lock on which a signal handler raises as a with block has just
-    taken it: CPython 3.14 runs pending handlers right after __enter__."""
-
-    def __init__(self, make_lock=threading.Lock):
-        self._lock = make_lock()
-
-    def acquire(self, *args, **kwargs):
-        return self._lock.acquire(*args, **kwargs)
-
-    def release(self):
-        self._lock.release()
-
-    def __enter__(self):
-        self._lock.acquire()
-        raise _HandlerRaised("a signal handler raised as the with block began")
-
-    def __exit__(self, *exc_info):
-        self._lock.release()
-
-
 def _square(x):
     return x * x
 
@@ -662,7 +636,7 @@ def test_a_run_on_futures_never_takes_its_lock_where_a_signal_could_leave_it_hel
     # The executor's threads need the run's lock for every result: left held
     # by an interrupted waiter, they would hang the program's exit.
     monkeypatch.setattr(parallel._futures, "threading",
-                        types.SimpleNamespace(Lock=_RaisesAsWithBegins))
+                        types.SimpleNamespace(Lock=RaisesAsWithBegins))
     items = list(range(200))
     if where == "thread executor":
         with ThreadPoolExecutor(2) as executor:
@@ -675,7 +649,7 @@ def test_a_run_on_futures_never_takes_its_lock_where_a_signal_could_leave_it_hel
 def test_a_process_cache_never_takes_its_lock_where_a_signal_could_leave_it_held(monkeypatch):
     # Held for good, that lock would stop every thread calling the function.
     monkeypatch.setattr(sys.modules["pylateral.cache"], "threading", types.SimpleNamespace(
-        RLock=lambda: _RaisesAsWithBegins(threading.RLock), local=threading.local))
+        RLock=lambda: RaisesAsWithBegins(threading.RLock), local=threading.local))
     computed = []
 
     @pylateral.cache_result(pylateral.CacheScopes.PROCESS)
@@ -697,7 +671,7 @@ def test_halting_never_takes_its_lock_where_a_signal_could_leave_it_held(monkeyp
     # halted task running and close() waiting for it.
     import _lateral_halt
 
-    monkeypatch.setattr(_lateral_halt, "_lock", _RaisesAsWithBegins())
+    monkeypatch.setattr(_lateral_halt, "_lock", RaisesAsWithBegins())
     looping = threading.Event()
     cancelled = []
 
