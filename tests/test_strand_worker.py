@@ -6,11 +6,13 @@ import signal
 import subprocess
 import sys
 import threading
+import types
 
 import pytest
 
 import strand
 import strand_jobs_support as jobs
+from common_support import RaisesAsWithBegins
 from strand_support import HERE, make_store, redis_server, wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -68,6 +70,25 @@ def test_stop_stops_claiming_and_finishes_the_running_tasks(store, tmp_path):
     assert [task.result(0) for task in running] == ["t0", "t1"]
     assert [task.status for task in queued] == ["new"] * 3
     assert sorted(os.listdir(started)) == ["t0", "t1"]
+
+
+def test_a_reader_never_takes_its_locks_where_a_signal_could_leave_them_held(store, monkeypatch):
+    # Stopping a reader (Ctrl-C's work) runs in the program's thread, and
+    # every pool thread needs the reader's locks to end its task: left held
+    # by a signal raising as a with block began (3.14), they would hang both.
+    fake_threading = types.SimpleNamespace(**vars(threading))
+    fake_threading.Lock = RaisesAsWithBegins
+    monkeypatch.setattr(strand.reader, "threading", fake_threading)
+    monkeypatch.setattr(sys.modules["strand._running"], "threading", fake_threading)
+    meeting = jobs.Meeting(1)
+    # A time limit starts the reader's watch thread.
+    writer = strand.StoreTaskWriter(meeting.count, store, time_limit=60)
+    tasks = [writer(i, 0.01) for i in range(6)]
+    reader = strand.StoreTaskReader(store, functions={"count": meeting.count},
+                                    concurrency=2).listen()
+    assert [task.result(60) for task in tasks] == list(range(6))
+    assert reader.running_tasks() == []
+    assert reader.stop(60)
 
 
 # --- the worker command ------------------------------------------------------------

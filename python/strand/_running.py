@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import _lateral
+
 from .stores._records import Record
 
 if TYPE_CHECKING:
@@ -53,11 +55,14 @@ class Running:
 
     def settle(self) -> bool:
         """True once: the caller writes the outcome."""
-        with self._lock:
-            if self._settled:
-                return False
-            self._settled = True
-            return True
+        return _lateral.locked_call(self._lock, self._settle_once)
+
+    def _settle_once(self) -> bool:
+        """Contract: _lock held."""
+        if self._settled:
+            return False
+        self._settled = True
+        return True
 
 
 class Backoff:
@@ -94,21 +99,29 @@ class Watch:
         """Start the thread if it is not running; wake it if a new
         ``deadline`` may be the nearest (a renewal alone waits for the next
         beat: waking the thread for every claimed task costs a thread switch
-        each)."""
-        with self._lock:
-            self._closing = False
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name=f"strand-watch-{self._reader.name}")
-                self._thread.start()
+        each).  The program's thread calls start() and close(), where Ctrl-C
+        lands: the lock is taken in C, for a with block that a signal handler
+        raises into as it begins (3.14) leaves it held."""
+        _lateral.locked_call(self._lock, self._start_thread)
         if deadline:
             self._wake.set()
 
+    def _start_thread(self) -> None:
+        """Contract: _lock held."""
+        self._closing = False
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True,
+                                            name=f"strand-watch-{self._reader.name}")
+            self._thread.start()
+
     def close(self) -> None:
         """Let the thread end once no task is running."""
-        with self._lock:
-            self._closing = True
+        _lateral.locked_call(self._lock, self._mark_closing)
         self._wake.set()
+
+    def _mark_closing(self) -> None:
+        """Contract: _lock held."""
+        self._closing = True
 
     def _run(self) -> None:
         reader = self._reader
@@ -168,10 +181,14 @@ class Finisher:
         return True
 
     def close(self) -> None:
-        """Write what is queued, then end the thread."""
-        with self._ready:
-            self._closing = True
-            self._ready.notify()
+        """Write what is queued, then end the thread.  The condition's lock
+        is taken in C, as in Watch.start()."""
+        _lateral.locked_call(self._ready, self._mark_closing)
+
+    def _mark_closing(self) -> None:
+        """Contract: _ready held."""
+        self._closing = True
+        self._ready.notify()
 
     def _run(self) -> None:
         while True:

@@ -175,8 +175,7 @@ class StoreTaskReader(TaskResolver):
         timeout = _lateral.check_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         self._stop.set()
-        with self._slots:
-            self._slots.notify_all()
+        self._locked(self._slots.notify_all)
         wake: Callable[[], object] | None = getattr(self._queue, "wake_readers", None)
         if wake is not None and self.listening:
             wake()  # a reader blocked in the store looks at its stop event now
@@ -205,13 +204,23 @@ class StoreTaskReader(TaskResolver):
 
     def _drain(self, deadline: float | None) -> bool:
         """Wait for the running tasks (up to ``deadline``); True if none is left."""
-        with self._slots:
-            while self._running:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._slots.wait(remaining)
+        return self._locked(self._wait_drained, deadline)
+
+    def _wait_drained(self, deadline: float | None) -> bool:
+        """Contract: _slots held."""
+        while self._running:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._slots.wait(remaining)
         return True
+
+    def _locked(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` with ``_slots`` held, taken in C: the program's
+        thread stops the reader, where Ctrl-C lands, and a signal raising as
+        a ``with`` block begins (3.14) would leave the lock held, which every
+        pool thread needs to end its task."""
+        return _lateral.locked_call(self._slots, fn, *args)
 
     def __enter__(self) -> "StoreTaskReader":
         return self.listen()
@@ -255,11 +264,13 @@ class StoreTaskReader(TaskResolver):
         """Wait until a slot is free (or the reader stops); the free count.
         A slot is a pool thread or a place in the pool's queue (``prefetch``):
         a task claimed ahead starts as soon as a thread is free."""
-        capacity = self.concurrency + self.prefetch
-        with self._slots:
-            while len(self._running) >= capacity and not self._stop.is_set():
-                self._slots.wait()
-            return 0 if self._stop.is_set() else capacity - len(self._running)
+        return self._locked(self._wait_free, self.concurrency + self.prefetch)
+
+    def _wait_free(self, capacity: int) -> int:
+        """Contract: _slots held."""
+        while len(self._running) >= capacity and not self._stop.is_set():
+            self._slots.wait()
+        return 0 if self._stop.is_set() else capacity - len(self._running)
 
     def _claim(self, count: int, idle: Backoff) -> list[Claim]:
         claim_tasks: Callable[..., list[Claim]] | None = getattr(self._queue, "claim_tasks", None)
@@ -285,8 +296,7 @@ class StoreTaskReader(TaskResolver):
     def _register(self, claim: Claim) -> Running:
         task_id, record, token = claim
         running = Running(task_id, record, token, _time_limit(record))
-        with self._slots:
-            self._running[task_id] = running
+        self._locked(self._running.__setitem__, task_id, running)
         if self._renews:
             self._watch.start(deadline=False)
         return running
@@ -310,8 +320,7 @@ class StoreTaskReader(TaskResolver):
             fields = None
         if fields is not None and running.settle():
             finisher = self._finisher
-            with self._slots:
-                alone = len(self._running) <= 1
+            alone = self._locked(len, self._running) <= 1
             if finisher is not None and finisher.put(running, fields, alone):
                 return  # the finisher writes it, then releases the slot
             self._finish(running, fields)
@@ -331,9 +340,7 @@ class StoreTaskReader(TaskResolver):
             return False
 
     def _release(self, running: Running) -> None:
-        with self._slots:
-            self._running.pop(running.task_id, None)
-            self._slots.notify_all()
+        self._locked(self._forget_running, running.task_id)
         if not self.listening:
             self._watch.close()
 
@@ -369,8 +376,12 @@ class StoreTaskReader(TaskResolver):
 
     def running_tasks(self) -> list[Running]:
         """The tasks this reader runs now (a list of ``Running``)."""
-        with self._slots:
-            return list(self._running.values())
+        return self._locked(list, self._running.values())
+
+    def _forget_running(self, task_id: str) -> None:
+        """Contract: _slots held."""
+        self._running.pop(task_id, None)
+        self._slots.notify_all()
 
     # --- an unreachable store ----------------------------------------------
 
