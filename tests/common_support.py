@@ -150,6 +150,9 @@ class RaisesAsWithBegins:
     def release(self):
         self._lock.release()
 
+    def locked(self):  # threading.Condition asks it on 3.14+
+        return self._lock.locked()
+
     def __enter__(self):
         self._lock.acquire()
         if threading.current_thread() is threading.main_thread():
