@@ -25,9 +25,9 @@ import types
 from concurrent.futures import ThreadPoolExecutor
 
 import _lateral
+import _lateral_sync
 import parallel
 import pylateral
-import parallel._futures
 import pytest
 
 from common_support import PATIENCE, RaisesAsWithBegins
@@ -635,8 +635,7 @@ def test_a_run_on_futures_never_takes_its_lock_where_a_signal_could_leave_it_hel
         monkeypatch, where):
     # The executor's threads need the run's lock for every result: left held
     # by an interrupted waiter, they would hang the program's exit.
-    monkeypatch.setattr(parallel._futures, "threading",
-                        types.SimpleNamespace(Lock=RaisesAsWithBegins))
+    monkeypatch.setattr(_lateral_sync, "threading", types.SimpleNamespace(Lock=RaisesAsWithBegins))
     items = list(range(200))
     if where == "thread executor":
         with ThreadPoolExecutor(2) as executor:

@@ -8,6 +8,7 @@ import sys
 import threading
 import types
 
+import _lateral_sync
 import pytest
 
 import strand
@@ -80,6 +81,7 @@ def test_a_reader_never_takes_its_locks_where_a_signal_could_leave_them_held(sto
     fake_threading.Lock = RaisesAsWithBegins
     monkeypatch.setattr(strand.reader, "threading", fake_threading)
     monkeypatch.setattr(sys.modules["strand._running"], "threading", fake_threading)
+    monkeypatch.setattr(_lateral_sync, "threading", fake_threading)
     meeting = jobs.Meeting(1)
     # A time limit starts the reader's watch thread.
     writer = strand.StoreTaskWriter(meeting.count, store, time_limit=60)

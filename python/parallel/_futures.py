@@ -7,15 +7,13 @@ record each unit's results, submit the next units when ``max_workers``
 limits the calls in flight, and, on the first error when errors are not
 silenced, cancel the units after it.
 """
-import _thread
 import concurrent.futures
 import functools
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
-import _lateral
+import _lateral_sync
 
 from . import _processes, _worker
 from ._params import Work
@@ -69,10 +67,9 @@ class FutureRun:
         self._window = window or len(units)
         self._stop_on_error = stop_on_error
         self._owned = owned      # parallel's own _processes.Pool, or None
-        # Taken in C (_locked): a signal raising inside a with block can
-        # leave a lock held, and the executor's threads need this one.
-        self._lock = threading.Lock()
-        self._waiters: list[Any] = []  # a held lock per sleeping waiter
+        # Not a Lock: the program's thread waits here, where Ctrl-C lands,
+        # and the executor's threads need the lock for every result.
+        self._guard = _lateral_sync.Guard()
         self._done = not units
         self._ready: list[Unit] = []  # finished units whose value is not decoded yet
         self._results: ListResult[Any] = ListResult([None])
@@ -95,41 +92,6 @@ class FutureRun:
                        concurrent.futures.ThreadPoolExecutor, _processes.ProcessPool))
         self._deferred_cancel: list[concurrent.futures.Future[Any]] = []
         self._callbacks: list[Callable[[], object]] = []  # done callbacks not called yet
-
-    def _locked(self, fn: Callable[..., _R], *args: Any) -> _R:
-        return _lateral.locked_call(self._lock, fn, *args)
-
-    def _notify(self) -> None:
-        """Wake every sleeping waiter.  Contract: _lock held."""
-        for waiter in self._waiters:
-            waiter.release()
-        self._waiters.clear()
-
-    def _sleep(self, done: Callable[[], bool], timeout: float | None) -> bool:
-        """Return done(), or sleep until the next _notify() or the timeout,
-        then return False.  The lock slept on is this waiter's own, so an
-        interrupt leaves no lock that others need held."""
-        waiter = self._locked(self._arm_unless, done)
-        if waiter is None:
-            return True
-        if not waiter.acquire(timeout=-1 if timeout is None else max(timeout, 0)):
-            self._locked(self._disarm, waiter)  # a caller polling must not pile them up
-        return False
-
-    def _arm_unless(self, done: Callable[[], bool]) -> Any:
-        """None if done(), else a held lock that _notify() releases.
-        Contract: _lock held."""
-        if done():
-            return None
-        waiter = _thread.allocate_lock()
-        waiter.acquire()
-        self._waiters.append(waiter)
-        return waiter
-
-    def _disarm(self, waiter: Any) -> None:
-        """Contract: _lock held."""
-        if waiter in self._waiters:
-            self._waiters.remove(waiter)
 
     # -- submitting ---------------------------------------------------------
 
@@ -158,9 +120,9 @@ class FutureRun:
         # One thread submits at a time; a callback that finds it busy asks it
         # to look again instead of recursing (an executor may run callbacks
         # inside submit()).
-        if not self._locked(self._begin_pump):
+        if not self._guard.call(self._begin_pump):
             return
-        while (unit := self._locked(self._next_pumped)) is not None:
+        while (unit := self._guard.call(self._next_pumped)) is not None:
             self._submit(unit)
 
     def _begin_pump(self) -> bool:
@@ -224,7 +186,7 @@ class FutureRun:
 
     def _finish(self, unit: Unit, errors: dict[int, BaseException | None],
                 fatal: BaseException | None = None, value: Any = None) -> None:
-        to_cancel, finished = self._locked(self._record, unit, errors, fatal, value)
+        to_cancel, finished = self._guard.call(self._record, unit, errors, fatal, value)
         for fut in to_cancel:
             fut.cancel()
         if finished:
@@ -264,7 +226,7 @@ class FutureRun:
         if not self._cancel_in_callback:
             self._deferred_cancel.extend(to_cancel)
             to_cancel = []
-        self._notify()
+        self._guard.notify_all()
         return to_cancel, self._done
 
     def _units_after_limit(self, limit: int | None = None,
@@ -293,12 +255,12 @@ class FutureRun:
         """True once done; decodes finished units meanwhile."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            ready, deferred, done = self._locked(self._take_news)
+            ready, deferred, done = self._guard.call(self._take_news)
             if not (ready or deferred or done):
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
-                self._sleep(self._has_news, left)
+                self._guard.wait_for(self._has_news, left)
                 continue
             for fut in deferred:
                 fut.cancel()
@@ -323,11 +285,11 @@ class FutureRun:
             unit.value = None
             results[unit.start:unit.start + len(values)] = values
             if errors:
-                self._locked(self._errors.update, errors)
+                self._guard.call(self._errors.update, errors)
 
     def cancel(self) -> None:
         """Cancel the units not started; running ones finish unobserved."""
-        for fut in self._locked(self._mark_cancelled):
+        for fut in self._guard.call(self._mark_cancelled):
             fut.cancel()
         self._call_callbacks()
 
@@ -336,14 +298,14 @@ class FutureRun:
         self._cancelled = True
         if self._in_flight == 0:
             self._done = True
-            self._notify()
+            self._guard.notify_all()
         return [u.future for u in self._units[:self._next]
                 if u.state == _SUBMITTED and u.future is not None]
 
     def add_done_callback(self, fn: Callable[[], object]) -> None:
         """Call ``fn()`` once the run is done (at once if it is), in the
         thread that finishes it."""
-        self._locked(self._add_callback, fn)
+        self._guard.call(self._add_callback, fn)
         self._call_callbacks()
 
     def _add_callback(self, fn: Callable[[], object]) -> None:
@@ -352,7 +314,7 @@ class FutureRun:
         self._callbacks.append(fn)
 
     def _call_callbacks(self) -> None:
-        for fn in self._locked(self._take_callbacks):
+        for fn in self._guard.call(self._take_callbacks):
             fn()
 
     def _take_callbacks(self) -> list[Callable[[], object]]:
@@ -366,8 +328,7 @@ class FutureRun:
     def wait_done(self) -> None:
         """Wait until the run is done, decoding nothing (what the
         interpreter's exit does for a run nobody reads)."""
-        while not self._sleep(lambda: self._done, None):
-            pass
+        self._guard.wait_for(lambda: self._done)
 
     @property
     def pending_work(self) -> "FutureRun":
@@ -380,7 +341,7 @@ class FutureRun:
         if self._fatal is not None:
             raise self._fatal
         self.wait(0)  # decode what is left
-        return self._results, self._locked(self._raised)
+        return self._results, self._guard.call(self._raised)
 
     def _raised(self) -> dict[int, BaseException]:
         """{index: exception} of the items that raised.  Contract: _lock held."""
@@ -392,7 +353,7 @@ class FutureRun:
         last decoding has no values in the results yet: its calls count as
         late."""
         results, errors = self.outcome()
-        return list(results), errors, self._locked(self._late, errors)
+        return list(results), errors, self._guard.call(self._late, errors)
 
     def _late(self, errors: dict[int, BaseException]) -> list[int]:
         """Indexes of the calls not finished, or whose values are not

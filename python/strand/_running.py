@@ -173,16 +173,20 @@ class Finisher:
         write it itself: the finisher has ended, or the task ran ``alone``
         (no other task of the reader runs) while the finisher is idle -- a
         hand-over to its thread would only add a wake-up to the latency."""
-        with self._ready:
-            if self._closing or alone and not (self._pending or self._writing):
-                return False
-            self._pending.append((running, fields))
-            self._ready.notify()
+        return _lateral.locked_call(self._ready, self._queue, running, fields, alone)
+
+    def _queue(self, running: Running, fields: Record, alone: bool) -> bool:
+        """Contract: _ready held."""
+        if self._closing or alone and not (self._pending or self._writing):
+            return False
+        self._pending.append((running, fields))
+        self._ready.notify()
         return True
 
     def close(self) -> None:
-        """Write what is queued, then end the thread.  The condition's lock
-        is taken in C, as in Watch.start()."""
+        """Write what is queued, then end the thread.  The program's thread
+        may call put() and close(): the condition's lock is taken in C, as
+        in Watch.start().  Only the finisher's own thread waits on it."""
         _lateral.locked_call(self._ready, self._mark_closing)
 
     def _mark_closing(self) -> None:

@@ -13,6 +13,7 @@ import weakref
 
 import _lateral
 import _lateral_progress
+import _lateral_sync
 
 from ._resolve import TaskRefused, TaskResolver, verify_record
 from ._running import Backoff, Finisher, Running, Watch
@@ -136,7 +137,9 @@ class StoreTaskReader(TaskResolver):
         self._thread: threading.Thread | None = None
         self._pool: _lateral.Pool | None = None
         self._running: dict[str, Running] = {}
-        self._slots = threading.Condition(threading.Lock())
+        # Not a Condition: the program's thread stops the reader, where Ctrl-C
+        # lands, and every pool thread needs this lock to end its task.
+        self._slots = _lateral_sync.Guard()
         self._watch = Watch(self)
         self._finisher: Finisher | None = None
         self._renews = self.lease is not None and not isinstance(self._queue, MappingTaskQueue)
@@ -175,7 +178,7 @@ class StoreTaskReader(TaskResolver):
         timeout = _lateral.check_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         self._stop.set()
-        self._locked(self._slots.notify_all)
+        self._slots.wake_all()
         wake: Callable[[], object] | None = getattr(self._queue, "wake_readers", None)
         if wake is not None and self.listening:
             wake()  # a reader blocked in the store looks at its stop event now
@@ -204,23 +207,8 @@ class StoreTaskReader(TaskResolver):
 
     def _drain(self, deadline: float | None) -> bool:
         """Wait for the running tasks (up to ``deadline``); True if none is left."""
-        return self._locked(self._wait_drained, deadline)
-
-    def _wait_drained(self, deadline: float | None) -> bool:
-        """Contract: _slots held."""
-        while self._running:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return False
-            self._slots.wait(remaining)
-        return True
-
-    def _locked(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """``fn(*args)`` with ``_slots`` held, taken in C: the program's
-        thread stops the reader, where Ctrl-C lands, and a signal raising as
-        a ``with`` block begins (3.14) would leave the lock held, which every
-        pool thread needs to end its task."""
-        return _lateral.locked_call(self._slots, fn, *args)
+        timeout = None if deadline is None else deadline - time.monotonic()
+        return self._slots.wait_for(lambda: not self._running, timeout)
 
     def __enter__(self) -> "StoreTaskReader":
         return self.listen()
@@ -264,12 +252,9 @@ class StoreTaskReader(TaskResolver):
         """Wait until a slot is free (or the reader stops); the free count.
         A slot is a pool thread or a place in the pool's queue (``prefetch``):
         a task claimed ahead starts as soon as a thread is free."""
-        return self._locked(self._wait_free, self.concurrency + self.prefetch)
-
-    def _wait_free(self, capacity: int) -> int:
-        """Contract: _slots held."""
-        while len(self._running) >= capacity and not self._stop.is_set():
-            self._slots.wait()
+        capacity = self.concurrency + self.prefetch
+        self._slots.wait_for(lambda: len(self._running) < capacity or self._stop.is_set())
+        # Only this thread adds a task: the count can only grow meanwhile.
         return 0 if self._stop.is_set() else capacity - len(self._running)
 
     def _claim(self, count: int, idle: Backoff) -> list[Claim]:
@@ -296,7 +281,7 @@ class StoreTaskReader(TaskResolver):
     def _register(self, claim: Claim) -> Running:
         task_id, record, token = claim
         running = Running(task_id, record, token, _time_limit(record))
-        self._locked(self._running.__setitem__, task_id, running)
+        self._slots.call(self._running.__setitem__, task_id, running)
         if self._renews:
             self._watch.start(deadline=False)
         return running
@@ -320,7 +305,7 @@ class StoreTaskReader(TaskResolver):
             fields = None
         if fields is not None and running.settle():
             finisher = self._finisher
-            alone = self._locked(len, self._running) <= 1
+            alone = self._slots.call(len, self._running) <= 1
             if finisher is not None and finisher.put(running, fields, alone):
                 return  # the finisher writes it, then releases the slot
             self._finish(running, fields)
@@ -340,7 +325,7 @@ class StoreTaskReader(TaskResolver):
             return False
 
     def _release(self, running: Running) -> None:
-        self._locked(self._forget_running, running.task_id)
+        self._slots.call(self._forget_running, running.task_id)
         if not self.listening:
             self._watch.close()
 
@@ -376,7 +361,7 @@ class StoreTaskReader(TaskResolver):
 
     def running_tasks(self) -> list[Running]:
         """The tasks this reader runs now (a list of ``Running``)."""
-        return self._locked(list, self._running.values())
+        return self._slots.call(list, self._running.values())
 
     def _forget_running(self, task_id: str) -> None:
         """Contract: _slots held."""

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import collections.abc
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeAlias, TypeVar, cast, overload
+
+import _lateral_sync
 
 from ._util import func_name, qualified_name, require_callable
 from .base import unwrap
@@ -26,7 +27,9 @@ class TaskRegistry:
 
     def __init__(self, functions: Functions | None = None) -> None:
         self._by_name: dict[str, Callable[..., Any] | object] = {}
-        self._lock = threading.Lock()
+        # A Guard: the program's thread registers, where Ctrl-C lands, and
+        # readers' threads resolve.
+        self._guard = _lateral_sync.Guard()
         if functions is not None:
             self.update(functions)
 
@@ -34,23 +37,24 @@ class TaskRegistry:
         """Register ``func`` (a Taskrunner registers its function) under
         ``name`` if given, else under its qualified and plain names."""
         func = cast(_F, unwrap(require_callable(func, "a task function")))
-        with self._lock:
-            if name is not None:
-                self._by_name[self._check_name(name)] = func
-                return func
-            self._by_name[qualified_name(func)] = func
-            plain = func_name(func)
-            known = self._by_name.get(plain)
-            self._by_name[plain] = func if known in (None, func) else _AMBIGUOUS
+        if name is not None:
+            self._guard.call(self._by_name.__setitem__, self._check_name(name), func)
+        else:
+            self._guard.call(self._add, func)
         return func
+
+    def _add(self, func: Callable[..., Any]) -> None:
+        """Register under the qualified and plain names.  Contract: _guard held."""
+        self._by_name[qualified_name(func)] = func
+        plain = func_name(func)
+        known = self._by_name.get(plain)
+        self._by_name[plain] = func if known in (None, func) else _AMBIGUOUS
 
     def update(self, functions: Functions) -> None:
         """Register a mapping ``{name: func}`` or an iterable of functions."""
         if isinstance(functions, TaskRegistry):
-            with functions._lock:
-                items = dict(functions._by_name)
-            with self._lock:
-                self._by_name.update(items)
+            items: dict[str, object] = functions._guard.call(dict, functions._by_name)
+            self._guard.call(self._by_name.update, items)
             return
         if hasattr(functions, "items"):
             for name, func in functions.items():
@@ -69,10 +73,7 @@ class TaskRegistry:
         None.  Raises LookupError if the plain name is ambiguous."""
         if not isinstance(record, collections.abc.Mapping):
             raise TypeError(f"resolve needs a task record (a mapping), got {record!r}")
-        with self._lock:
-            func = self._by_name.get(record.get("qualname"))  # type: ignore[arg-type]
-            if func is None:
-                func = self._by_name.get(record.get("name"))  # type: ignore[arg-type]
+        func = self._guard.call(self._lookup, record.get("qualname"), record.get("name"))
         if func is _AMBIGUOUS:
             raise LookupError(f"the task name {record.get('name')!r} matches several "
                               "registered functions; register one under that name explicitly")
@@ -83,8 +84,12 @@ class TaskRegistry:
 
     def names(self) -> list[str]:
         """The registered names, sorted."""
-        with self._lock:
-            return sorted(self._by_name)
+        return self._guard.call(sorted, self._by_name)
+
+    def _lookup(self, qualname: Any, name: Any) -> object:
+        """Contract: _guard held."""
+        func = self._by_name.get(qualname)
+        return func if func is not None else self._by_name.get(name)
 
     @staticmethod
     def _check_name(name: object) -> str:

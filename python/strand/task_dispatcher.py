@@ -1,12 +1,11 @@
 """TaskDispatcher: the published strand's dispatcher of many taskrunners
 (``strand.taskrunning.multi_dispatch``).  :func:`strand.dispatch` is
 lateral's form of the same idea, with handles."""
-import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import _lateral
+import _lateral_sync
 
 from ._util import optional_callable
 from .constants import THREAD
@@ -35,17 +34,22 @@ class TaskDispatcher:
                  | None = None) -> None:
         self._target = resolve_target(target)
         self._check_complete = optional_callable(check_complete, "check_complete")
-        self._changed = threading.Condition()
+        # Not a Condition: run() waits in the program's thread, where
+        # Ctrl-C lands, and every task's end needs this lock.
+        self._changed = _lateral_sync.Guard()
         self.reset()
 
     def reset(self) -> None:
         """Forget every task (tasks still running write to the old lists)."""
-        with self._changed:
-            self.results: list[Any] = []
-            self.status: list[str | None] = []
-            self.errors: list[Exception | None] = []
-            self._queued: list[tuple[Taskrunner[Any], tuple[Any, ...], dict[str, Any]]] = []
-            self._dispatched: list[Taskrunner[Any]] = []
+        self._changed.call(self._clear)
+
+    def _clear(self) -> None:
+        """Contract: _changed held."""
+        self.results: list[Any] = []
+        self.status: list[str | None] = []
+        self.errors: list[Exception | None] = []
+        self._queued: list[tuple[Taskrunner[Any], tuple[Any, ...], dict[str, Any]]] = []
+        self._dispatched: list[Taskrunner[Any]] = []
 
     def dispatch(self, func: Callable[..., Any], *init_args: Any,
                  target: str | type[Taskrunner[Any]] | None = None,
@@ -86,23 +90,21 @@ class TaskDispatcher:
         for runner, args, kwargs in queued:
             self._dispatched.append(runner)
             runner(*args, **kwargs)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._changed:
-            while not self.complete:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    raise TimeoutError(f"the dispatched tasks did not complete within "
-                                       f"{timeout:g} seconds")
-                self._changed.wait(left)
+        if not self._changed.wait_for(self._is_complete, timeout):
+            raise TimeoutError(f"the dispatched tasks did not complete within "
+                               f"{timeout:g} seconds")
         return True
 
     @property
     def complete(self) -> bool:
         """True when every task has ended (or ``check_complete`` says so)."""
-        with self._changed:
-            if self._check_complete is not None:
-                return bool(self._check_complete(self.results, self.status, self.errors))
-            return all(status is not None for status in self.status)
+        return self._changed.call(self._is_complete)
+
+    def _is_complete(self) -> bool:
+        """Contract: _changed held."""
+        if self._check_complete is not None:
+            return bool(self._check_complete(self.results, self.status, self.errors))
+        return all(status is not None for status in self.status)
 
     def _runner(self, func: Callable[..., Any], init_args: tuple[Any, ...],
                 target: str | type[Taskrunner[Any]] | None,
@@ -112,14 +114,23 @@ class TaskDispatcher:
         on_end = optional_callable(on_end, "on_end")
         on_error = optional_callable(on_error, "on_error")
         runner_class = self._target if target is None else resolve_target(target)
-        with self._changed:  # the index is taken only if the runner could be made
-            lists, index = (self.results, self.status, self.errors), len(self.status)
-            runner = runner_class(func, *init_args, on_iter=on_iter,
-                                  on_end=self._outcome(lists, index, SUCCESS, on_end),
-                                  on_error=self._outcome(lists, index, FAILURE, on_error),
-                                  **init_kwargs)
-            for values in lists:
-                values.append(None)
+        return self._changed.call(self._new_runner, runner_class, func, init_args, on_iter,
+                                  on_end, on_error, init_kwargs)
+
+    def _new_runner(self, runner_class: type[Taskrunner[Any]], func: Callable[..., Any],
+                    init_args: tuple[Any, ...], on_iter: Callable[[Any], object] | None,
+                    on_end: Callable[[Any], object] | None,
+                    on_error: Callable[[Exception], object] | None,
+                    init_kwargs: dict[str, Any]) -> tuple[Taskrunner[Any], int]:
+        """The runner and its index, taken only if the runner could be made.
+        Contract: _changed held."""
+        lists, index = (self.results, self.status, self.errors), len(self.status)
+        runner = runner_class(func, *init_args, on_iter=on_iter,
+                              on_end=self._outcome(lists, index, SUCCESS, on_end),
+                              on_error=self._outcome(lists, index, FAILURE, on_error),
+                              **init_kwargs)
+        for values in lists:
+            values.append(None)
         return runner, index
 
     def _outcome(self, lists: tuple[list[Any], list[str | None], list[Any]], index: int,
@@ -129,11 +140,14 @@ class TaskDispatcher:
         of ``lists``, then calls the user's ``callback``."""
         results, statuses, errors = lists
 
+        def note(value: Any) -> None:
+            """Contract: _changed held."""
+            (results if status == SUCCESS else errors)[index] = value
+            statuses[index] = status
+            self._changed.notify_all()
+
         def record(value: Any) -> None:
-            with self._changed:
-                (results if status == SUCCESS else errors)[index] = value
-                statuses[index] = status
-                self._changed.notify_all()
+            self._changed.call(note, value)
             if callback is not None:
                 callback(value)
 

@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import _lateral_sync
+
 from ._util import func_name, qualified_name
 from .base import Taskrunner, unwrap
 from .handles import COMPLETE, ERROR, NEW, CancelledTask, Handle, status_fields
@@ -378,36 +380,46 @@ class _CallbackWatcher:
     def __init__(self, writer: StoreTaskWriter[Any]) -> None:
         self._writer = writer
         self._pending: list[tuple[StoreTask[Any], Subscriptions, threading.Event]] = []
-        self._lock = threading.Lock()
+        # A Guard: add() runs in the program's thread, where Ctrl-C lands.
+        self._guard = _lateral_sync.Guard()
         self._thread: threading.Thread | None = None
         self._event = threading.Event()
 
     def add(self, task: StoreTask[Any]) -> None:
         waiter = outcome_waiter(task._store())  # the writer's store
-        with self._lock:
-            self._pending.append((task, waiter, waiter.subscribe(task.id, self._event)))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name=f"strand-watch-{self._writer.name}")
-                self._thread.start()
+        self._guard.call(self._add, task, waiter)
+
+    def _add(self, task: StoreTask[Any], waiter: Subscriptions) -> None:
+        """Contract: _guard held."""
+        self._pending.append((task, waiter, waiter.subscribe(task.id, self._event)))
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True,
+                                            name=f"strand-watch-{self._writer.name}")
+            self._thread.start()
 
     def _run(self) -> None:
-        while True:
-            with self._lock:
-                if not self._pending:
-                    self._thread = None
-                    return
-                pending = list(self._pending)
+        while (pending := self._guard.call(self._still_pending)):
             finished = [entry for entry in pending if self._finished(entry[0])]
-            with self._lock:
-                for entry in finished:
-                    self._pending.remove(entry)
+            self._guard.call(self._forget, finished)
             for task, waiter, event in finished:
                 waiter.unsubscribe(task.id, event)
                 self._deliver(task)
             if not finished:
                 self._event.wait(SAFETY_INTERVAL)
                 self._event.clear()
+
+    def _still_pending(self) -> list[tuple[StoreTask[Any], Subscriptions, threading.Event]]:
+        """A copy of the pending tasks; empty ends the thread, which the next
+        add() then starts again.  Contract: _guard held."""
+        if not self._pending:
+            self._thread = None
+        return list(self._pending)
+
+    def _forget(self, finished: list[tuple[StoreTask[Any], Subscriptions, threading.Event]],
+                ) -> None:
+        """Contract: _guard held."""
+        for entry in finished:
+            self._pending.remove(entry)
 
     @staticmethod
     def _finished(task: StoreTask[Any]) -> bool:

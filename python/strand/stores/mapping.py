@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Collection, Mapping, MutableMapping
 from typing import Any, cast
 
+import _lateral_sync
+
 from ..handles import COMPLETE, ERROR, NEW, RUNNING, status_fields
 from ._records import Claim, TaskQueue, error_fields
 from ._waiting import Subscriptions
@@ -16,18 +18,22 @@ from ._waiting import Subscriptions
 _CLAIM_LOCK = threading.RLock()
 # Woken when a task is written to a plain mapping (by a StoreTaskWriter) or
 # queued again: the idle readers of this process look again.
-_CHANGED = threading.Condition(threading.Lock())
-_generation = 0
+_CHANGED = _lateral_sync.Guard()
+_generation = 0  # counts the changes; one read needs no lock
 #: The writers of this process waiting for outcomes written to plain mappings.
 MAPPING_OUTCOMES = Subscriptions()
 
 
 def mapping_changed() -> None:
     """Wake the readers of this process waiting for tasks in a plain mapping."""
+    _CHANGED.call(_count_change)
+
+
+def _count_change() -> None:
+    """Contract: _CHANGED held."""
     global _generation
-    with _CHANGED:
-        _generation += 1
-        _CHANGED.notify_all()
+    _generation += 1
+    _CHANGED.notify_all()
 
 
 def is_new(record: object, now: float | None = None) -> bool:
@@ -58,17 +64,14 @@ class MappingTaskQueue:
         """Claim up to ``count`` due tasks; with ``wait`` > 0 and none,
         wait up to ``wait`` seconds for a writer of this process (unless
         the Event ``stop`` is set by then)."""
-        with _CHANGED:
-            generation = _generation
+        generation = _generation
         claims = self._claim_round(reader, count)
         if claims or wait <= 0:
             return claims
         due = self._next_due()
         if due is not None:
             wait = min(wait, max(0.0, due - time.time()) + 0.001)
-        with _CHANGED:
-            if _generation == generation:
-                _CHANGED.wait(wait)
+        _CHANGED.wait_for(lambda: _generation != generation, wait)
         if stop is not None and stop.is_set():
             return []
         return self._claim_round(reader, count)
