@@ -94,6 +94,23 @@ def test_a_reader_never_takes_its_locks_where_a_signal_could_leave_them_held(sto
     assert reader.stop(60)
 
 
+def test_a_plain_mapping_never_takes_its_claim_lock_where_a_signal_could_leave_it_held(
+        monkeypatch):
+    # Every reader of the process claims and finishes under that lock; the
+    # program's thread cancels, claims and finishes there too (run_pending).
+    monkeypatch.setattr(strand.stores.mapping, "_CLAIM_LOCK",
+                        RaisesAsWithBegins(threading.RLock))
+    store = {}
+    writer = strand.StoreTaskWriter(jobs.plus, store)
+    cancelled = writer(0, 0)
+    tasks = [writer(i, 10) for i in range(4)]
+    assert cancelled.cancel()
+    reader = strand.StoreTaskReader(store, functions=[jobs.plus], concurrency=2)
+    assert reader.run_pending() == 4
+    assert [task.result(0) for task in tasks] == [10, 11, 12, 13]
+    assert cancelled.cancelled()
+
+
 # --- the worker command ------------------------------------------------------------
 
 class Worker:

@@ -30,11 +30,18 @@ def thread_pool() -> _lateral.Pool:
     pool = _pool
     if pool is not None and not pool.forked and not pool.closed:
         return pool
-    with _pool_lock:
-        pool = _pool
-        if pool is None or pool.forked or pool.closed:
-            pool = _pool = _lateral.Pool(_pool_size(), "strand")
-        return pool
+    # In C (locked_call), for the program's thread takes it, where Ctrl-C
+    # lands: left held by a with block, no thread could start a task again.
+    return _lateral.locked_call(_pool_lock, _usable_pool)
+
+
+def _usable_pool() -> _lateral.Pool:
+    """Contract: _pool_lock held."""
+    global _pool
+    pool = _pool
+    if pool is None or pool.forked or pool.closed:
+        pool = _pool = _lateral.Pool(_pool_size(), "strand")
+    return pool
 
 
 def start_on_pool(fn: Callable[..., object], args: tuple[Any, ...]) -> _lateral.Batch:

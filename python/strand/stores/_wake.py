@@ -18,7 +18,6 @@ import os
 import select
 import socket
 import tempfile
-import threading
 import uuid
 
 TASK = "task"
@@ -37,8 +36,8 @@ class WakeChannel:
                                       f"strand-{os.getuid()}-{digest}")
         self._sender: socket.socket | None = None
         self._pid: int  # set with _sender
-        self._lock = threading.Lock()
-        # kind -> (directory mtime, socket paths)
+        # kind -> (directory mtime, socket paths); one assignment each, which
+        # the GIL makes whole
         self._listing: dict[str, tuple[int, tuple[str, ...]]] = {}
 
     def listen(self, kind: str) -> "Listener":
@@ -82,8 +81,7 @@ class WakeChannel:
                           for name in os.listdir(self.directory) if name.startswith(prefix))
         except FileNotFoundError:
             return ()
-        with self._lock:
-            self._listing[kind] = (mtime, paths)
+        self._listing[kind] = (mtime, paths)
         return paths
 
 

@@ -4,13 +4,14 @@ import collections.abc
 import threading
 import time
 import uuid
-from collections.abc import Collection, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from typing import Any, cast
 
+import _lateral
 import _lateral_sync
 
 from ..handles import COMPLETE, ERROR, NEW, RUNNING, status_fields
-from ._records import Claim, TaskQueue, error_fields
+from ._records import Claim, Record, TaskQueue, error_fields
 from ._waiting import Subscriptions
 
 # Readers of one process claim from plain mappings under this lock: the
@@ -88,14 +89,12 @@ class MappingTaskQueue:
             record = self._get(key)
             if self._expired(key, record, now) or not is_new(record, now):
                 continue
-            with _CLAIM_LOCK:
-                record = self._get(key)
-                if not is_new(record, now):
-                    continue
-                token = uuid.uuid4().hex
-                claimed = dict(record, **status_fields(RUNNING), reader=reader, claim=token,
-                               started=now, attempts=record.get("attempts", 0) + 1)
-                self.mapping[key] = claimed
+            token = uuid.uuid4().hex
+            claimed = self._update(key, lambda record: dict(
+                record, **status_fields(RUNNING), reader=reader, claim=token, started=now,
+                attempts=record.get("attempts", 0) + 1) if is_new(record, now) else None)
+            if claimed is None:
+                continue
             claims.append((key, claimed, token))
             if len(claims) == count:
                 break
@@ -105,8 +104,7 @@ class MappingTaskQueue:
         expires = record.get("expires") if isinstance(record, collections.abc.Mapping) else None
         if not isinstance(expires, (int, float)) or expires > now:
             return False
-        with _CLAIM_LOCK:
-            self.mapping.pop(key, None)
+        _lateral.locked_call(_CLAIM_LOCK, self.mapping.pop, key, None)
         return True
 
     def _next_due(self) -> float | None:
@@ -125,11 +123,9 @@ class MappingTaskQueue:
 
     def finish_task(self, key: str, token: str, fields: Mapping[str, Any]) -> bool:
         """Merge ``fields`` into the record if this claim still owns it."""
-        with _CLAIM_LOCK:
-            record = self._get(key)
-            if record is None or record.get("claim") != token:
-                return False
-            self.mapping[key] = {**record, **fields, "claim": None}
+        if self._update(key, lambda record: {**record, **fields, "claim": None}
+                        if _claimed_by(record, token) else None) is None:
+            return False
         if fields.get("status") == NEW:
             mapping_changed()
         else:
@@ -138,23 +134,20 @@ class MappingTaskQueue:
 
     def release_task(self, key: str, token: str) -> bool:
         """Give a claimed task that did not start back to the queue."""
-        with _CLAIM_LOCK:
-            record = self._get(key)
-            if record is None or record.get("claim") != token:
-                return False
-            self.mapping[key] = {**record, **status_fields(NEW), "claim": None,
-                                 "attempts": record.get("attempts", 1) - 1}
+        if self._update(key, lambda record: {
+                **record, **status_fields(NEW), "claim": None,
+                "attempts": record.get("attempts", 1) - 1}
+                if _claimed_by(record, token) else None) is None:
+            return False
         mapping_changed()
         return True
 
     def cancel_task(self, key: str) -> bool:
         """Mark a task no reader claimed yet ``error`` (``TaskCancelled``)."""
-        with _CLAIM_LOCK:
-            record = self._get(key)
-            if not is_new(record):
-                return False
-            self.mapping[key] = {**record, **error_fields(
+        if self._update(key, lambda record: {**record, **error_fields(
                 "TaskCancelled", "the task was cancelled before a reader claimed it")}
+                if is_new(record) else None) is None:
+            return False
         MAPPING_OUTCOMES.fire(key)
         return True
 
@@ -174,12 +167,12 @@ class MappingTaskQueue:
 
     def requeue(self, key: str) -> bool:
         """Queue a failed task again; True if it had failed."""
-        with _CLAIM_LOCK:
-            record = self._get(key)
-            if not isinstance(record, collections.abc.Mapping) or record.get("status") != ERROR:
-                return False
-            self.mapping[key] = {**{name: value for name, value in record.items()
-                                    if name not in _OUTCOME_FIELDS}, **status_fields(NEW)}
+        if self._update(key, lambda record: {
+                **{name: value for name, value in record.items()
+                   if name not in _OUTCOME_FIELDS}, **status_fields(NEW)}
+                if isinstance(record, collections.abc.Mapping)
+                and record.get("status") == ERROR else None) is None:
+            return False
         mapping_changed()
         return True
 
@@ -194,9 +187,8 @@ class MappingTaskQueue:
                 continue
             if before is not None and (record.get("finished") or 0) >= before:
                 continue
-            with _CLAIM_LOCK:
-                if self.mapping.pop(key, None) is not None:
-                    deleted += 1
+            if _lateral.locked_call(_CLAIM_LOCK, self.mapping.pop, key, None) is not None:
+                deleted += 1
         return deleted
 
     def _keys(self) -> list[str]:
@@ -205,11 +197,29 @@ class MappingTaskQueue:
         except RuntimeError:  # changed size during iteration: try at the next poll
             return []
 
+    def _update(self, key: str, change: Callable[[Any], Record | None]) -> Record | None:
+        """Write ``change(record)`` over the record of ``key`` unless it is
+        None; the record written, or None.  The claim lock is taken in C:
+        the program's thread cancels, requeues and finishes tasks too, where
+        Ctrl-C lands, and every reader of the process needs that lock."""
+        return _lateral.locked_call(_CLAIM_LOCK, self._change, key, change)
+
+    def _change(self, key: str, change: Callable[[Any], Record | None]) -> Record | None:
+        """Contract: _CLAIM_LOCK held."""
+        record = change(self._get(key))
+        if record is not None:
+            self.mapping[key] = record
+        return record
+
     def _get(self, key: str) -> Any:
         try:
             return self.mapping[key]
         except KeyError:
             return None
+
+
+def _claimed_by(record: Any, token: str) -> bool:
+    return isinstance(record, collections.abc.Mapping) and record.get("claim") == token
 
 
 _OUTCOME_FIELDS = ("result", "result_signature", "error", "error_type", "error_message",

@@ -127,9 +127,7 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
         """Close this thread's connection and refuse any further use (the
         connections of other threads close when their thread ends)."""
         self._closed = True
-        with self._listeners_lock:
-            listeners, self._listeners = list(self._listeners.values()), {}
-        for listener in listeners:
+        for listener in _lateral.locked_call(self._listeners_lock, self._take_listeners):
             listener.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
@@ -241,17 +239,28 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
         """Wake the readers waiting in ``claim_tasks`` (a reader stops)."""
         self._wake.notify(_wake.TASK)
 
+    # The listeners' lock is taken in C (locked_call): the program's thread
+    # stops readers and closes stores, where Ctrl-C lands, and a with block
+    # could be left holding it.
+
     def _listener(self, reader: str) -> _wake.Listener:
-        with self._listeners_lock:
-            listener = self._listeners.get(reader)
-            if listener is None:
-                listener = self._listeners[reader] = self._wake.listen(_wake.TASK)
-            return listener
+        return _lateral.locked_call(self._listeners_lock, self._listener_of, reader)
+
+    def _listener_of(self, reader: str) -> _wake.Listener:
+        """Contract: _listeners_lock held."""
+        listener = self._listeners.get(reader)
+        if listener is None:
+            listener = self._listeners[reader] = self._wake.listen(_wake.TASK)
+        return listener
+
+    def _take_listeners(self) -> list[_wake.Listener]:
+        """Contract: _listeners_lock held."""
+        listeners, self._listeners = list(self._listeners.values()), {}
+        return listeners
 
     def forget_reader(self, reader: str) -> None:
         """A reader stopped: close its wake-up socket."""
-        with self._listeners_lock:
-            listener = self._listeners.pop(reader, None)
+        listener = _lateral.locked_call(self._listeners_lock, self._listeners.pop, reader, None)
         if listener is not None:
             listener.close()
 
