@@ -34,8 +34,10 @@ class Guard:
 
     __slots__ = ("_lock", "_sleepers")
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, reentrant: bool = False) -> None:
+        """``reentrant``: a section may call :meth:`call` again (an RLock),
+        for sections that run a user's callback."""
+        self._lock = threading.RLock() if reentrant else threading.Lock()
         self._sleepers: list[Any] = []  # a held lock per sleeping waiter
 
     def call(self, fn: Callable[..., _T], *args: Any) -> _T:
@@ -46,8 +48,13 @@ class Guard:
     def notify_all(self) -> None:
         """Wake every waiter, which then checks its condition again.
         Contract: the lock held (call it from a section)."""
+        # A sleeper that is not held any more was released by a notify_all
+        # that Ctrl-C cut short before it cleared the list (its waiter is
+        # awake).  A held one is either asleep or taken again by its waiter,
+        # which is done with it: releasing it is harmless.
         for sleeper in self._sleepers:
-            sleeper.release()
+            if sleeper.locked():
+                sleeper.release()
         self._sleepers.clear()
 
     def wake_all(self) -> None:
@@ -59,11 +66,24 @@ class Guard:
         until ``timeout`` seconds have passed; return whether it is true.
         Ctrl-C interrupts the wait, with the lock free."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while (sleeper := self.call(self._sleeper_unless, predicate)) is not None:
-            left = -1.0 if deadline is None else max(deadline - time.monotonic(), 0.0)
-            if not sleeper.acquire(timeout=left):
-                return self.call(self._give_up, sleeper, predicate)
+        while not self.sleep_unless(predicate, None if deadline is None
+                                    else deadline - time.monotonic()):
+            if deadline is not None and time.monotonic() >= deadline:
+                return bool(self.call(predicate))
         return True
+
+    def sleep_unless(self, predicate: Callable[[], object], timeout: float | None = None,
+                     ) -> bool:
+        """True at once if ``predicate()``, called with the lock held, is
+        true; else sleep until the next :meth:`notify_all` or ``timeout``
+        seconds, and return False.  For a caller that takes its news under
+        the lock anyway after a wake-up: one section fewer than wait_for."""
+        sleeper = self.call(self._sleeper_unless, predicate)
+        if sleeper is None:
+            return True
+        if not sleeper.acquire(timeout=-1 if timeout is None else max(timeout, 0)):
+            self.call(self._forget, sleeper)  # a caller polling must not pile them up
+        return False
 
     def _sleeper_unless(self, predicate: Callable[[], object]) -> Any:
         """None if ``predicate()``, else a held lock that notify_all
@@ -75,9 +95,7 @@ class Guard:
         self._sleepers.append(sleeper)
         return sleeper
 
-    def _give_up(self, sleeper: Any, predicate: Callable[[], object]) -> bool:
-        """A timed-out waiter's last look; its sleeper leaves the list, so
-        that a caller polling does not pile them up.  Contract: the lock held."""
+    def _forget(self, sleeper: Any) -> None:
+        """A timed-out waiter's sleeper leaves the list.  Contract: the lock held."""
         if sleeper in self._sleepers:
             self._sleepers.remove(sleeper)
-        return bool(predicate())

@@ -174,6 +174,25 @@ def test_dispatcher_check_complete_decides_and_run_times_out():
         gate.set()
 
 
+def test_dispatcher_check_complete_may_use_the_dispatcher():
+    # check_complete runs under the dispatcher's lock; a follow-up task it
+    # dispatches (or a look at .complete) must not wait for that lock.
+    def check(results, status, errors):
+        if status == ["success"]:
+            dispatcher.dispatch(add, 2, target="sync")
+        return dispatcher.status.count(None) == 0 and len(status) == 2
+
+    dispatcher = strand.TaskDispatcher(target="sync", check_complete=check)
+    dispatcher.enqueue(add, 1)
+    done = []
+    runner = threading.Thread(target=lambda: done.append(dispatcher.run(timeout=60)),
+                              daemon=True)
+    runner.start()
+    runner.join(60)
+    assert done == [True]
+    assert dispatcher.results == [1, 2]
+
+
 # --- the store record --------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,28 @@ def test_a_wait_that_times_out_returns_false_and_leaves_nothing_behind():
     assert guard.wait_for(lambda: True, 0) is True
 
 
+def test_sleep_unless_sleeps_once_until_the_next_notify():
+    guard = _lateral_sync.Guard()
+    assert guard.sleep_unless(lambda: True) is True
+
+    def notify_once_asleep():
+        while not guard.call(len, guard._sleepers):
+            threading.Event().wait(0.001)
+        guard.wake_all()
+
+    notifier = threading.Thread(target=notify_once_asleep)
+    notifier.start()
+    assert guard.sleep_unless(lambda: False) is False  # woken, not true
+    notifier.join(PATIENCE)
+    assert guard.sleep_unless(lambda: False, 0.001) is False  # timed out
+    assert guard.call(len, guard._sleepers) == 0
+
+
+def test_a_reentrant_guard_lets_a_section_call_it_again():
+    guard = _lateral_sync.Guard(reentrant=True)
+    assert guard.call(guard.call, lambda: "nested") == "nested"
+
+
 def test_a_condition_that_raises_ends_the_wait_with_the_lock_free():
     guard = _lateral_sync.Guard()
 

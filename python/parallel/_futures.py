@@ -260,7 +260,7 @@ class FutureRun:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
-                self._guard.wait_for(self._has_news, left)
+                self._guard.sleep_unless(self._has_news, left)
                 continue
             for fut in deferred:
                 fut.cancel()

@@ -254,8 +254,9 @@ class StoreTaskReader(TaskResolver):
         a task claimed ahead starts as soon as a thread is free."""
         capacity = self.concurrency + self.prefetch
         self._slots.wait_for(lambda: len(self._running) < capacity or self._stop.is_set())
-        # Only this thread adds a task: the count can only grow meanwhile.
-        return 0 if self._stop.is_set() else capacity - len(self._running)
+        # Read after the wait, not under its lock: tasks may end (or
+        # run_once() add one) meanwhile, and a stale count is only a hint.
+        return 0 if self._stop.is_set() else max(0, capacity - len(self._running))
 
     def _claim(self, count: int, idle: Backoff) -> list[Claim]:
         claim_tasks: Callable[..., list[Claim]] | None = getattr(self._queue, "claim_tasks", None)

@@ -35,8 +35,9 @@ class TaskDispatcher:
         self._target = resolve_target(target)
         self._check_complete = optional_callable(check_complete, "check_complete")
         # Not a Condition: run() waits in the program's thread, where
-        # Ctrl-C lands, and every task's end needs this lock.
-        self._changed = _lateral_sync.Guard()
+        # Ctrl-C lands, and every task's end needs this lock.  Reentrant:
+        # check_complete and a runner's constructor may use the dispatcher.
+        self._changed = _lateral_sync.Guard(reentrant=True)
         self.reset()
 
     def reset(self) -> None:
