@@ -470,15 +470,19 @@ def test_an_interrupted_parallel_shutdown_leaves_no_pool_running(monkeypatch):
 
 
 def test_chunks_get_larger_for_cheap_calls_and_smaller_for_slow_ones():
-    from parallel._chunks import BALANCE_SECONDS, chunk_ranges
+    from parallel._chunks import BALANCE_SECONDS, MAX_CHUNKS_PER_WORKER, chunk_ranges
     assert len(chunk_ranges(20000, 2)) == 8                   # cost unknown
     assert len(chunk_ranges(20000, 2, 1e-7)) == 2             # cheap: one per worker
     assert len(chunk_ranges(20000, 2, 2e-6)) == 8             # costly: balance
-    # Slow: no chunk holds more than BALANCE_SECONDS of work (one call at least).
-    for n, seconds in ((20000, 1e-3), (64, 0.02), (64, 0.014), (5, 1.0)):
+    # Slow: no chunk holds more than BALANCE_SECONDS of work (one call at least)...
+    for n, seconds in ((64, 0.02), (64, 0.014), (5, 1.0)):
         ranges = chunk_ranges(n, 2, seconds)
         assert max(end - start for start, end in ranges) == \
             max(1, int(BALANCE_SECONDS // seconds))
+    # ...but a remembered cost never makes more than MAX_CHUNKS_PER_WORKER:
+    # this call's items may be cheaper than the last call's.
+    for n, seconds in ((20000, 1e-3), (200_000, 0.02)):
+        assert len(chunk_ranges(n, 2, seconds)) == 2 * MAX_CHUNKS_PER_WORKER
     assert len(chunk_ranges(3, 2, 1e-7)) == 2
     ranges = chunk_ranges(10, 3, 1e-7)
     assert ranges[0][0] == 0 and ranges[-1][1] == 10

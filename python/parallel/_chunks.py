@@ -21,8 +21,12 @@ CHUNK_SECONDS = 0.005
 #: Work a chunk should hold at most, when the cost of a call is known: two
 #: workers' last chunks can end up to one chunk apart, so slow calls go in
 #: small chunks.  (64 calls of ~15 ms took 3-8% less time in chunks of 2 to 4
-#: than in 8 chunks of 8, measured against ProcessPoolExecutor.)
+#: than in 8 chunks of 8, measured against ProcessPoolExecutor.)  But never
+#: more than MAX_CHUNKS_PER_WORKER: the cost remembered is the last call's,
+#: and cheap calls of a function that was slow last time must not go in
+#: thousands of chunks.
 BALANCE_SECONDS = 0.04
+MAX_CHUNKS_PER_WORKER = 16
 _COSTS: dict[Hashable, float] = {}  # function's code -> seconds per call, measured by workers
 _KEEP_COSTS = 256
 
@@ -33,7 +37,8 @@ def chunk_ranges(n: int, workers: int, seconds_per_call: float | None = None,
     multiprocessing, for balance; but when the calls are known to be cheap,
     fewer (down to ``least_per_worker`` per worker) so that each holds
     CHUNK_SECONDS of work, and when they are known to be slow, more, so that
-    none holds more than BALANCE_SECONDS (or one call).  Two per worker suit
+    none holds more than BALANCE_SECONDS (or one call), up to
+    MAX_CHUNKS_PER_WORKER.  Two per worker suit
     parallel's own pools: a chunk costs little there, and the second chunk's
     pickling overlaps with the first one's run."""
     chunks = 4 * workers
@@ -42,7 +47,8 @@ def chunk_ranges(n: int, workers: int, seconds_per_call: float | None = None,
         chunks = max(least_per_worker * workers, min(chunks, wanted))
     size = max(1, -(-n // chunks))
     if seconds_per_call:
-        size = min(size, max(1, int(BALANCE_SECONDS // seconds_per_call)))
+        size = min(size, max(1, int(BALANCE_SECONDS // seconds_per_call),
+                             -(-n // (MAX_CHUNKS_PER_WORKER * workers))))
     return [(start, min(start + size, n)) for start in range(0, n, size)]
 
 
