@@ -371,21 +371,33 @@ class StoreTaskReader(TaskResolver):
 
     # --- an unreachable store ----------------------------------------------
 
+    # The outage lock is taken in C (locked_call): run_pending() writes
+    # outcomes in the program's thread, where Ctrl-C lands.
+
     def _unreachable(self, exc: BaseException) -> None:
-        with self._outage_lock:
-            if self._unreachable_since is not None:
-                return
-            self._unreachable_since = time.monotonic()
+        if not _lateral.locked_call(self._outage_lock, self._outage_began):
+            return
         log.warning("strand: reader %s cannot reach %r (%s: %s); retrying every %g s "
                     "at most", self.name, self.store, type(exc).__name__, exc,
                     self.max_reconnect_interval)
 
+    def _outage_began(self) -> bool:
+        """True if the store was reachable until now.  Contract: _outage_lock held."""
+        if self._unreachable_since is not None:
+            return False
+        self._unreachable_since = time.monotonic()
+        return True
+
     def _reached(self) -> None:
-        with self._outage_lock:
-            since, self._unreachable_since = self._unreachable_since, None
+        since = _lateral.locked_call(self._outage_lock, self._outage_ended)
         if since is not None:
             log.warning("strand: reader %s reached %r again after %.1f s", self.name,
                         self.store, time.monotonic() - since)
+
+    def _outage_ended(self) -> float | None:
+        """When the outage began, or None.  Contract: _outage_lock held."""
+        since, self._unreachable_since = self._unreachable_since, None
+        return since
 
     # --- running tasks -----------------------------------------------------
 

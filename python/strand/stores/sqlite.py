@@ -113,15 +113,26 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
         # The threads of one process take turns on a lock of the file's own:
         # SQLite's busy handler would make them sleep (1, 2, 5, 10... ms)
         # while another connection of the same process holds the write lock.
-        with _file_lock(self.path):
+        # Acquired inside the try, not by a with block: the program's thread
+        # writes too, where Ctrl-C lands, and a signal handler that raises
+        # right after the acquire (3.14) must not leave the lock held, for
+        # every reader thread needs it.  An RLock tells whether this thread
+        # holds it.
+        lock = _file_lock(self.path)
+        conn: sqlite3.Connection | None = None
+        try:
+            lock.acquire()
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            yield conn
             conn.execute("COMMIT")
+        except BaseException:
+            if conn is not None and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            if lock._is_owned():  # type: ignore[attr-defined]  # CPython's RLock has it
+                lock.release()
 
     def close(self) -> None:
         """Close this thread's connection and refuse any further use (the
@@ -477,7 +488,7 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
 # Seconds a watcher of outcomes lives on once nobody waits.
 _WATCH_IDLE = 30.0
 
-_FILE_LOCKS: dict[str, threading.Lock] = {}
+_FILE_LOCKS: "dict[str, threading.RLock]" = {}
 _FILE_LOCKS_LOCK = threading.Lock()
 
 
@@ -485,12 +496,12 @@ _FILE_LOCKS_LOCK = threading.Lock()
 os.register_at_fork(after_in_child=_FILE_LOCKS.clear)
 
 
-def _file_lock(path: str) -> threading.Lock:
+def _file_lock(path: str) -> "threading.RLock":
     """The process's lock of one database file."""
     lock = _FILE_LOCKS.get(path)
     if lock is None:
-        with _FILE_LOCKS_LOCK:
-            lock = _FILE_LOCKS.setdefault(path, threading.Lock())
+        lock = _lateral.locked_call(_FILE_LOCKS_LOCK, _FILE_LOCKS.setdefault, path,
+                                    threading.RLock())
     return lock
 
 
