@@ -1,6 +1,5 @@
 """SqliteStore: a task store in an SQLite file, shared by the processes of a machine."""
 import collections.abc
-import contextlib
 import itertools
 import logging
 import os
@@ -9,8 +8,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 import _lateral
 
@@ -22,6 +21,7 @@ from ._records import (BAD_RECORD, BadRecord, Claim, Record, decode_record, erro
 from ._waiting import Subscriptions
 
 log = logging.getLogger("strand")
+_T = TypeVar("_T")
 
 # The claim's columns, laid over the record when it is read.
 _CLAIM_COLUMNS = ("reader", "attempts", "started")
@@ -108,31 +108,37 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        # The threads of one process take turns on a lock of the file's own:
-        # SQLite's busy handler would make them sleep (1, 2, 5, 10... ms)
-        # while another connection of the same process holds the write lock.
-        # Acquired inside the try, not by a with block: the program's thread
-        # writes too, where Ctrl-C lands, and a signal handler that raises
-        # right after the acquire (3.14) must not leave the lock held, for
-        # every reader thread needs it.  An RLock tells whether this thread
-        # holds it.
-        lock = _file_lock(self.path)
-        conn: sqlite3.Connection | None = None
+    def _transaction(self, body: Callable[..., _T], *args: Any) -> _T:
+        """``body(conn, *args)`` in one write transaction: committed if it
+        returns, rolled back if it raises.  The threads of one process take
+        turns on a lock of the file's own: SQLite's busy handler would make
+        them sleep (1, 2, 5, 10... ms) while another connection of the same
+        process holds the write lock.  That lock is taken in C (locked_call),
+        not by a with block: the program's thread writes too, where Ctrl-C
+        lands, and a signal handler that raises as such a block begins (3.14)
+        would leave it held, while every reader thread needs it."""
+        result: _T = _lateral.locked_call(_file_lock(self.path), self._in_transaction, body,
+                                          *args)
+        return result
+
+    def _in_transaction(self, body: Callable[..., _T], *args: Any) -> _T:
+        """Contract: the file's lock held."""
+        conn = self._conn()
+        if conn.in_transaction:  # left open by a write that a signal interrupted
+            conn.execute("ROLLBACK")
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            lock.acquire()
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
+            result = body(conn, *args)
             conn.execute("COMMIT")
         except BaseException:
-            if conn is not None and conn.in_transaction:
+            if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        finally:
-            if lock._is_owned():  # type: ignore[attr-defined]  # CPython's RLock has it
-                lock.release()
+        return result
+
+    def _write_one(self, sql: str, params: Sequence[Any]) -> int:
+        """One statement in a write transaction; its row count."""
+        return self._transaction(_row_count, sql, params)
 
     def close(self) -> None:
         """Close this thread's connection and refuse any further use (the
@@ -148,20 +154,23 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
     def _create_schema(self) -> None:
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
-        with self._write() as conn:
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table} ("
-                         "seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, "
-                         "status TEXT NOT NULL, record TEXT NOT NULL, token TEXT, "
-                         "lease_until REAL)")
-            # a file written by an older lateral gains the newer columns
-            known = {row[1] for row in conn.execute(f"PRAGMA table_info({self.table})")}
-            for name, kind in _COLUMNS.items():
-                if name not in known:
-                    conn.execute(f"ALTER TABLE {self.table} ADD COLUMN {name} {kind}")
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_status "
-                         f"ON {self.table} (status, seq)")
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_expires "
-                         f"ON {self.table} (expires) WHERE expires IS NOT NULL")
+        self._transaction(self._create_tables)
+
+    def _create_tables(self, conn: sqlite3.Connection) -> None:
+        """Contract: in a write transaction."""
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table} ("
+                     "seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, "
+                     "status TEXT NOT NULL, record TEXT NOT NULL, token TEXT, "
+                     "lease_until REAL)")
+        # a file written by an older lateral gains the newer columns
+        known = {row[1] for row in conn.execute(f"PRAGMA table_info({self.table})")}
+        for name, kind in _COLUMNS.items():
+            if name not in known:
+                conn.execute(f"ALTER TABLE {self.table} ADD COLUMN {name} {kind}")
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_status "
+                     f"ON {self.table} (status, seq)")
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_expires "
+                     f"ON {self.table} (expires) WHERE expires IS NOT NULL")
 
     # --- MutableMapping ----------------------------------------------------
 
@@ -183,22 +192,24 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
         eta = record.get("eta")
         eta = eta if isinstance(eta, (int, float)) and not isinstance(eta, bool) else None
         key = _check_key(key)
-        with self._write() as conn:  # not an UPSERT: that needs SQLite 3.24
-            updated = conn.execute(
-                f"UPDATE {self.table} SET status = ?, record = ?, token = NULL, "
-                "lease_until = NULL, reader = NULL, attempts = NULL, started = NULL, "
-                "outcome = NULL, not_before = ?, expires = NULL, finished = NULL "
-                "WHERE id = ?", (status, text, eta, key)).rowcount
-            if not updated:
-                conn.execute(f"INSERT INTO {self.table} (id, status, record, not_before) "
-                             "VALUES (?, ?, ?, ?)", (key, status, text, eta))
+        self._transaction(self._put, key, status, text, eta)
         if status == NEW:
             self._wake.notify(_wake.TASK)
 
+    def _put(self, conn: sqlite3.Connection, key: str, status: str, text: str,
+             eta: float | None) -> None:
+        """Not an UPSERT: that needs SQLite 3.24.  Contract: in a write transaction."""
+        updated = conn.execute(
+            f"UPDATE {self.table} SET status = ?, record = ?, token = NULL, "
+            "lease_until = NULL, reader = NULL, attempts = NULL, started = NULL, "
+            "outcome = NULL, not_before = ?, expires = NULL, finished = NULL "
+            "WHERE id = ?", (status, text, eta, key)).rowcount
+        if not updated:
+            conn.execute(f"INSERT INTO {self.table} (id, status, record, not_before) "
+                         "VALUES (?, ?, ?, ?)", (key, status, text, eta))
+
     def __delitem__(self, key: str) -> None:
-        with self._write() as conn:
-            cursor = conn.execute(f"DELETE FROM {self.table} WHERE id = ?", (_check_key(key),))
-        if cursor.rowcount == 0:
+        if self._write_one(f"DELETE FROM {self.table} WHERE id = ?", (_check_key(key),)) == 0:
             raise KeyError(key)
 
     def __iter__(self) -> Iterator[str]:
@@ -300,7 +311,8 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
                   "reader = :reader, started = :now, attempts = COALESCE(attempts, 0) + 1, "
                   f"lease_until = :lease WHERE seq IN ({claimable})")
         returned = "seq, id, record, outcome, token, attempts"
-        with self._write() as conn:
+
+        def claim(conn: sqlite3.Connection) -> tuple[list[Claim], int]:
             self._sweep(conn, now)
             if _RETURNING:
                 rows = conn.execute(f"{update} RETURNING {returned}", params).fetchall()
@@ -323,7 +335,9 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
                 record.update(status_fields(RUNNING), reader=reader, started=now,
                               attempts=attempts)
                 claims.append((key, record, token))
-        return claims, refused
+            return claims, refused
+
+        return self._transaction(claim)
 
     def _refuse(self, conn: sqlite3.Connection, seq: int, key: str, exc: BadRecord) -> None:
         log.warning("strand: task %s in %r cannot be run: %s; marked error", key, self, exc)
@@ -354,15 +368,15 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
         transaction; the ids of the claims that were lost."""
         if lease is None or not claims:
             return []
-        lost: list[str] = []
-        with self._write() as conn:
-            until = time.time() + lease
-            for key, token in claims:
-                if conn.execute(f"UPDATE {self.table} SET lease_until = ? WHERE id = ? AND "
-                                "token = ? AND status = 'running'",
-                                (until, key, token)).rowcount != 1:
-                    lost.append(key)
-        return lost
+        until = time.time() + lease
+
+        def renew(conn: sqlite3.Connection) -> list[str]:
+            return [key for key, token in claims
+                    if conn.execute(f"UPDATE {self.table} SET lease_until = ? WHERE id = ? AND "
+                                    "token = ? AND status = 'running'",
+                                    (until, key, token)).rowcount != 1]
+
+        return self._transaction(renew)
 
     def finish_task(self, key: str, token: str, fields: Mapping[str, Any]) -> bool:
         """Write the outcome ``fields`` (``status``, and ``result`` or
@@ -379,11 +393,11 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
                  fields.get("eta") if fields.get("status") == NEW else None,
                  fields.get("expires"), fields.get("finished"), key, token)
                 for key, token, fields in outcomes]
-        with self._write() as conn:
-            written = [conn.execute(
-                f"UPDATE {self.table} SET status = ?, outcome = ?, token = NULL, "
-                "lease_until = NULL, not_before = ?, expires = ?, finished = ? "
-                "WHERE id = ? AND token = ?", row).rowcount == 1 for row in rows]
+        sql = (f"UPDATE {self.table} SET status = ?, outcome = ?, token = NULL, "
+               "lease_until = NULL, not_before = ?, expires = ?, finished = ? "
+               "WHERE id = ? AND token = ?")
+        written: list[bool] = self._transaction(
+            lambda conn: [conn.execute(sql, row).rowcount == 1 for row in rows])
         ended = [row[5] for row, done in zip(rows, written) if done and row[0] != NEW]
         if ended:
             self._wake.notify(_wake.DONE, "\n".join(ended).encode("utf-8"))
@@ -394,10 +408,9 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
     def release_task(self, key: str, token: str) -> bool:
         """Give a claimed task that did not start back to the queue (its
         reader stops); True if the claim still owned it."""
-        with self._write() as conn:
-            released = conn.execute(
-                f"UPDATE {self.table} SET status = 'new', token = NULL, lease_until = NULL, "
-                "attempts = attempts - 1 WHERE id = ? AND token = ?", (key, token)).rowcount
+        released = self._write_one(
+            f"UPDATE {self.table} SET status = 'new', token = NULL, lease_until = NULL, "
+            "attempts = attempts - 1 WHERE id = ? AND token = ?", (key, token))
         if released:
             self._wake.notify(_wake.TASK)
         return bool(released)
@@ -407,11 +420,10 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
         True if it was still waiting."""
         fields = error_fields("TaskCancelled", "the task was cancelled before a reader "
                                                "claimed it")
-        with self._write() as conn:
-            cancelled = conn.execute(
-                f"UPDATE {self.table} SET status = ?, outcome = ?, finished = ? "
-                "WHERE id = ? AND status = 'new'",
-                (ERROR, outcome_text(fields), fields["finished"], _check_key(key))).rowcount
+        cancelled = self._write_one(
+            f"UPDATE {self.table} SET status = ?, outcome = ?, finished = ? "
+            "WHERE id = ? AND status = 'new'",
+            (ERROR, outcome_text(fields), fields["finished"], _check_key(key)))
         if cancelled:
             self._wake.notify(_wake.DONE, key.encode("utf-8"))
         return bool(cancelled)
@@ -434,11 +446,10 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
 
     def requeue(self, key: str) -> bool:
         """Queue a failed task again (its outcome is dropped); True if it had failed."""
-        with self._write() as conn:
-            done = conn.execute(
-                f"UPDATE {self.table} SET status = 'new', outcome = NULL, token = NULL, "
-                "lease_until = NULL, not_before = NULL, expires = NULL, finished = NULL "
-                "WHERE id = ? AND status = 'error'", (_check_key(key),)).rowcount
+        done = self._write_one(
+            f"UPDATE {self.table} SET status = 'new', outcome = NULL, token = NULL, "
+            "lease_until = NULL, not_before = NULL, expires = NULL, finished = NULL "
+            "WHERE id = ? AND status = 'error'", (_check_key(key),))
         if done:
             self._wake.notify(_wake.TASK)
         return bool(done)
@@ -453,8 +464,7 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
         if before is not None:
             query += " AND COALESCE(finished, 0) < ?"
             params.append(before)
-        with self._write() as conn:
-            return conn.execute(query, params).rowcount
+        return self._write_one(query, params)
 
     # --- writers waiting for outcomes ------------------------------------------
 
@@ -488,7 +498,7 @@ class SqliteStore(collections.abc.MutableMapping[str, Record]):
 # Seconds a watcher of outcomes lives on once nobody waits.
 _WATCH_IDLE = 30.0
 
-_FILE_LOCKS: "dict[str, threading.RLock]" = {}
+_FILE_LOCKS: dict[str, threading.Lock] = {}
 _FILE_LOCKS_LOCK = threading.Lock()
 
 
@@ -496,13 +506,17 @@ _FILE_LOCKS_LOCK = threading.Lock()
 os.register_at_fork(after_in_child=_FILE_LOCKS.clear)
 
 
-def _file_lock(path: str) -> "threading.RLock":
+def _file_lock(path: str) -> threading.Lock:
     """The process's lock of one database file."""
     lock = _FILE_LOCKS.get(path)
     if lock is None:
         lock = _lateral.locked_call(_FILE_LOCKS_LOCK, _FILE_LOCKS.setdefault, path,
-                                    threading.RLock())
+                                    threading.Lock())
     return lock
+
+
+def _row_count(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
+    return conn.execute(sql, params).rowcount
 
 
 def _merged_row(row: Sequence[Any]) -> Record:
