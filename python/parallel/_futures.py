@@ -11,7 +11,7 @@ import concurrent.futures
 import functools
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import _lateral_sync
 
@@ -21,7 +21,6 @@ from .exceptions import WorkerProcessError
 from .models import ListResult
 
 _PENDING, _SUBMITTED, _FINISHED = 0, 1, 2
-_R = TypeVar("_R")
 
 
 class Unit:
@@ -104,7 +103,7 @@ class FutureRun:
         return self
 
     def _take_unit(self) -> Unit | None:
-        """The next unit to submit, or None.  Contract: _lock held."""
+        """The next unit to submit, or None.  Contract: _guard held."""
         if (self._cancelled or self._fatal is not None or self._next >= len(self._units)
                 or self._in_flight >= self._window):
             return None
@@ -126,7 +125,7 @@ class FutureRun:
             self._submit(unit)
 
     def _begin_pump(self) -> bool:
-        """True if this thread is now the one pumping.  Contract: _lock held."""
+        """True if this thread is now the one pumping.  Contract: _guard held."""
         if self._pumping:
             self._repump = True
             return False
@@ -134,7 +133,7 @@ class FutureRun:
         return True
 
     def _next_pumped(self) -> Unit | None:
-        """The next unit to submit; None ends the pumping.  Contract: _lock held."""
+        """The next unit to submit; None ends the pumping.  Contract: _guard held."""
         while (unit := self._take_unit()) is None and self._repump:
             self._repump = False
         if unit is None:
@@ -198,7 +197,7 @@ class FutureRun:
                 fatal: BaseException | None, value: Any,
                 ) -> tuple[list[concurrent.futures.Future[Any]], bool]:
         """Note a finished unit; return (futures to cancel, whether the run
-        is done).  Contract: _lock held."""
+        is done).  Contract: _guard held."""
         to_cancel: list[concurrent.futures.Future[Any]] = []
         self._in_flight -= 1
         unit.state = _FINISHED
@@ -232,7 +231,7 @@ class FutureRun:
     def _units_after_limit(self, limit: int | None = None,
                            ) -> list[concurrent.futures.Future[Any]]:
         """Futures of submitted, unfinished units from the limit on.
-        Contract: _lock held."""
+        Contract: _guard held."""
         limit = self._limit if limit is None else limit
         dropped = [u for u in self._units[:self._next]
                    if u.state == _SUBMITTED and u.start >= limit and u.future is not None]
@@ -241,7 +240,7 @@ class FutureRun:
         return [unit.future for unit in dropped if unit.future is not None]
 
     def _check_done(self) -> bool:
-        """Contract: _lock held."""
+        """Contract: _guard held."""
         units = self._units
         while self._frontier < len(units) and units[self._frontier].state == _FINISHED:
             self._frontier += 1
@@ -269,13 +268,13 @@ class FutureRun:
                 return True
 
     def _take_news(self) -> tuple[list[Unit], list[concurrent.futures.Future[Any]], bool]:
-        """(units to decode, futures to cancel, done).  Contract: _lock held."""
+        """(units to decode, futures to cancel, done).  Contract: _guard held."""
         ready, self._ready = self._ready, []
         deferred, self._deferred_cancel = self._deferred_cancel, []
         return ready, deferred, self._done
 
     def _has_news(self) -> bool:
-        """Contract: _lock held."""
+        """Contract: _guard held."""
         return bool(self._ready or self._deferred_cancel or self._done)
 
     def _decode(self, units: list[Unit]) -> None:
@@ -294,7 +293,7 @@ class FutureRun:
         self._call_callbacks()
 
     def _mark_cancelled(self) -> list[concurrent.futures.Future[Any]]:
-        """The futures to cancel.  Contract: _lock held."""
+        """The futures to cancel.  Contract: _guard held."""
         self._cancelled = True
         if self._in_flight == 0:
             self._done = True
@@ -309,7 +308,7 @@ class FutureRun:
         self._call_callbacks()
 
     def _add_callback(self, fn: Callable[[], object]) -> None:
-        """Contract: _lock held -- the list is looked up under it too, since
+        """Contract: _guard held -- the list is looked up under it too, since
         _take_callbacks replaces it."""
         self._callbacks.append(fn)
 
@@ -319,7 +318,7 @@ class FutureRun:
 
     def _take_callbacks(self) -> list[Callable[[], object]]:
         """The callbacks to call now: all once done, else none.
-        Contract: _lock held."""
+        Contract: _guard held."""
         if not self._done:
             return []
         callbacks, self._callbacks = self._callbacks, []
@@ -344,7 +343,7 @@ class FutureRun:
         return self._results, self._guard.call(self._raised)
 
     def _raised(self) -> dict[int, BaseException]:
-        """{index: exception} of the items that raised.  Contract: _lock held."""
+        """{index: exception} of the items that raised.  Contract: _guard held."""
         return {i: e for i, e in self._errors.items() if e is not None}
 
     def timed_out_outcome(self) -> tuple[list[Any], dict[int, BaseException], list[int]]:
@@ -357,7 +356,7 @@ class FutureRun:
 
     def _late(self, errors: dict[int, BaseException]) -> list[int]:
         """Indexes of the calls not finished, or whose values are not
-        decoded yet.  Contract: _lock held."""
+        decoded yet.  Contract: _guard held."""
         undecoded = set(self._ready)
         return [i for unit in self._units
                 if unit.state != _FINISHED or unit in undecoded
